@@ -4,4 +4,5 @@
 //! [`transport`] speaks the operator node's HTTP API; the node also uses it to reach its peers,
 //! so the API has one client implementation.
 
+pub mod risk;
 pub mod transport;
