@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
 
     let keys = env.register(REGISTERED).await;
     // Registration and owner functions do not depend on the pool size.
-    let extra = random_key();
+    let extra = EKey::random();
     let enc = rb256();
     let sig = env.attest(env.measurement, extra.address(), enc);
     let reg = c
@@ -198,14 +198,7 @@ async fn main() -> anyhow::Result<()> {
         let recipients = vec![user.sender(), c.sender()];
         let amounts = vec![U256::from(4 * ONE_ETH), U256::from(4 * ONE_ETH)];
         let tx = c.tx_hash_of(cid).await?;
-        let d = digest::terminate(
-            chain,
-            mgr,
-            cid.0,
-            1,
-            digest::payouts(&recipients, &amounts),
-            tx,
-        );
+        let d = digest::terminate_payouts(chain, mgr, cid.0, 1, &recipients, &amounts, tx);
         let call = PoseManager::terminateCall {
             cid: cid.0,
             recipients,

@@ -9,9 +9,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{BlockNumberOrTag, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
+use pose_crypto::onchain::Domain;
 use pose_types::ContractId;
 
 use crate::bindings::PoseManager;
+use crate::convert::from_address;
 use crate::error::ChainError;
 
 /// How to reach a chain and how careful to be with it.
@@ -55,6 +57,7 @@ pub struct ManagerClient {
     provider: DynProvider,
     manager: Address,
     sender: Address,
+    chain_id: u64,
     config: ChainConfig,
 }
 
@@ -90,10 +93,12 @@ impl ManagerClient {
                 "no contract at {manager}; deploy the manager first or fix the address"
             )));
         }
+        let chain_id = provider.get_chain_id().await?;
         Ok(Self {
             provider,
             manager,
             sender,
+            chain_id,
             config,
         })
     }
@@ -116,10 +121,12 @@ impl ManagerClient {
             }
             .abi_encode(),
         );
+        let chain_id = provider.get_chain_id().await?;
         let mut client = Self {
             provider,
             manager: Address::ZERO,
             sender,
+            chain_id,
             config,
         };
         let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
@@ -137,6 +144,7 @@ impl ManagerClient {
             provider: provider_for(&self.config, signer)?,
             manager: self.manager,
             sender,
+            chain_id: self.chain_id,
             config: self.config.clone(),
         })
     }
@@ -144,6 +152,20 @@ impl ManagerClient {
     /// The manager's address.
     pub fn manager(&self) -> Address {
         self.manager
+    }
+
+    /// The chain id the node reported when this client connected.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The chain and manager every enclave digest for this manager is bound to
+    /// (`pose_crypto::onchain`).
+    pub fn domain(&self) -> Domain {
+        Domain {
+            chain_id: self.chain_id,
+            manager: from_address(self.manager),
+        }
     }
 
     /// The account that signs and pays for submissions.
@@ -276,11 +298,6 @@ impl ManagerClient {
             .await?
             .ok_or_else(|| ChainError::Config("the node has no latest block".into()))?;
         Ok(block.header.timestamp)
-    }
-
-    /// The chain id the node reports.
-    pub async fn chain_id(&self) -> Result<u64, ChainError> {
-        Ok(self.provider.get_chain_id().await?)
     }
 
     /// The balance of `account`, in wei.

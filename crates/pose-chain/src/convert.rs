@@ -1,7 +1,7 @@
 //! Conversions between `pose-types` values and alloy's.
 
-use alloy::primitives::{Address as AlloyAddress, B256};
-use pose_types::{Address, Hash32};
+use alloy::primitives::{Address as AlloyAddress, Bytes, B256};
+use pose_types::{Address, Hash32, SignatureBytes};
 
 /// A pose address as alloy's.
 pub fn to_address(a: Address) -> AlloyAddress {
@@ -21,4 +21,9 @@ pub fn to_b256(h: Hash32) -> B256 {
 /// An alloy `B256` as pose's hash.
 pub fn from_b256(h: B256) -> Hash32 {
     Hash32(h.0)
+}
+
+/// A 65-byte `r || s || v` signature (as `pose_crypto` makes them) as calldata bytes.
+pub fn sig_bytes(sig: &SignatureBytes) -> Bytes {
+    Bytes::copy_from_slice(&sig.0)
 }

@@ -6,7 +6,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::signers::local::PrivateKeySigner;
 use common::*;
 use pose_chain::bindings::Phase;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E};
@@ -26,7 +25,7 @@ impl Ctx<'_> {
     #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
-        signer: &PrivateKeySigner,
+        signer: &EKey,
         challenge_id: u64,
         epoch: u64,
         out: &[u8],
@@ -58,7 +57,7 @@ impl Ctx<'_> {
 
     fn challenge_member(
         &self,
-        signer: &PrivateKeySigner,
+        signer: &EKey,
         epoch: u64,
         member: Address,
         tx: B256,
@@ -81,7 +80,7 @@ impl Ctx<'_> {
 
     fn respond_member(
         &self,
-        signer: &PrivateKeySigner,
+        signer: &EKey,
         epoch: u64,
         member: Address,
         tx: B256,

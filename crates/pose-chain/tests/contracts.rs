@@ -6,7 +6,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::signers::local::PrivateKeySigner;
 use common::*;
 use pose_chain::bindings::Phase;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E, PoseManagerEvents as Ev};
@@ -190,7 +189,7 @@ struct Withdrawal<'a> {
 impl Withdrawal<'_> {
     fn call(
         &self,
-        signer: &PrivateKeySigner,
+        signer: &EKey,
         to: Address,
         amount: U256,
         nonce: u64,
@@ -366,18 +365,30 @@ async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
     let (a, b) = (env.user().await, env.user().await);
     let recipients = vec![a.sender(), b.sender()];
     let amounts = vec![U256::from(4 * ONE_ETH), U256::from(5 * ONE_ETH)];
-    let call =
-        |signer: &PrivateKeySigner, recipients: Vec<Address>, amounts: Vec<U256>, epoch: u64| {
-            let p = digest::payouts(&recipients, &amounts);
-            let d = digest::terminate(env.chain_id, env.manager(), cid.0, epoch, p, tx);
-            PoseManager::terminateCall {
-                cid: cid.0,
-                recipients,
-                amounts,
-                txHash: tx,
-                sig: sign(signer, d),
-            }
+    let call = |signer: &EKey, recipients: Vec<Address>, amounts: Vec<U256>, epoch: u64| {
+        // pose-crypto takes payouts as pairs; a mismatched list is signed through the oracle.
+        let d = if recipients.len() == amounts.len() {
+            digest::terminate_payouts(
+                env.chain_id,
+                env.manager(),
+                cid.0,
+                epoch,
+                &recipients,
+                &amounts,
+                tx,
+            )
+        } else {
+            let p = oracle::payouts(&recipients, &amounts);
+            oracle::terminate(env.chain_id, env.manager(), cid.0, epoch, p, tx)
         };
+        PoseManager::terminateCall {
+            cid: cid.0,
+            recipients,
+            amounts,
+            txHash: tx,
+            sig: sign(signer, d),
+        }
+    };
 
     // The payouts hash matches the manager's.
     let p = env
@@ -595,127 +606,151 @@ async fn tx_hash_chain_is_replayable_from_events() {
         .unwrap());
 }
 
-/// Every digest of docs/protocol.md computed in Rust equals the manager's `hash*` view, for
-/// random inputs.
+/// Every digest of `pose_crypto::onchain` (what enclaves sign) equals the manager's `hash*`
+/// view and an independent alloy ABI encoding, for random inputs.
 #[tokio::test]
-async fn rust_digests_equal_the_manager_hash_views() {
+async fn pose_crypto_digests_equal_the_manager_hash_views() {
     let env = Env::new().await;
     let c: &ManagerClient = &env.owner;
     let (chain, mgr) = (env.chain_id, env.manager());
-    for i in 0..8u64 {
+    for i in 0..16u64 {
         let (h1, h2, h3, h4) = (rb256(), rb256(), rb256(), rb256());
-        let (a, n1, n2, n3) = (raddr(), i * 7919 + 1, u64::MAX - i, i << 40);
+        let w = rb256();
+        let n1 = u64::from_be_bytes(w[..8].try_into().unwrap());
+        let n2 = u64::from_be_bytes(w[8..16].try_into().unwrap());
+        let n3 = u64::from_be_bytes(w[16..24].try_into().unwrap()) >> (i * 4);
+        let a = raddr();
         let amount = U256::from_be_bytes(rb256().0) >> (128 + i as usize);
-        let out = rb256().to_vec();
-        assert_eq!(
-            c.read(&PoseManager::hashAttestationCall {
+        let out = rb256()[..(i as usize * 2)].to_vec();
+
+        let v = c
+            .read(&PoseManager::hashAttestationCall {
                 measurement: h1,
                 enclave: a,
-                encPubKey: h2
+                encPubKey: h2,
             })
             .await
-            .unwrap(),
-            digest::attestation(chain, mgr, h1, a, h2)
-        );
-        assert_eq!(
-            c.read(&PoseManager::hashAcceptCall {
+            .unwrap();
+        assert_eq!(v, digest::attestation(chain, mgr, h1, a, h2));
+        assert_eq!(v, oracle::attestation(chain, mgr, h1, a, h2));
+
+        let v = c
+            .read(&PoseManager::hashAcceptCall {
                 cid: n1,
                 codeHash: h1,
                 contractEncKey: h2,
                 initStateHash: h3,
-                txHash: h4
+                txHash: h4,
             })
             .await
-            .unwrap(),
-            digest::accept(chain, mgr, n1, h1, h2, h3, h4)
-        );
-        assert_eq!(
-            c.read(&PoseManager::hashRespondCall {
+            .unwrap();
+        assert_eq!(v, digest::accept(chain, mgr, n1, h1, h2, h3, h4));
+        assert_eq!(v, oracle::accept(chain, mgr, n1, h1, h2, h3, h4));
+
+        let v = c
+            .read(&PoseManager::hashRespondCall {
                 cid: n1,
                 challengeId: n2,
                 epoch: n3,
                 outputHash: alloy::primitives::keccak256(&out),
                 seq: n2 ^ 5,
                 stateHash: h1,
-                txHash: h2
+                txHash: h2,
             })
             .await
-            .unwrap(),
+            .unwrap();
+        assert_eq!(
+            v,
             digest::respond(chain, mgr, n1, n2, n3, &out, n2 ^ 5, h1, h2)
         );
         assert_eq!(
-            c.read(&PoseManager::hashWithdrawCall {
+            v,
+            oracle::respond(chain, mgr, n1, n2, n3, &out, n2 ^ 5, h1, h2)
+        );
+
+        let v = c
+            .read(&PoseManager::hashWithdrawCall {
                 cid: n1,
                 epoch: n3,
                 recipient: a,
                 amount,
                 nonce: n2,
-                txHash: h3
+                txHash: h3,
             })
             .await
-            .unwrap(),
-            digest::withdraw(chain, mgr, n1, n3, a, amount, n2, h3)
-        );
-        assert_eq!(
-            c.read(&PoseManager::hashChallengeMemberCall {
+            .unwrap();
+        assert_eq!(v, digest::withdraw(chain, mgr, n1, n3, a, amount, n2, h3));
+        assert_eq!(v, oracle::withdraw(chain, mgr, n1, n3, a, amount, n2, h3));
+
+        let v = c
+            .read(&PoseManager::hashChallengeMemberCall {
                 cid: n1,
                 epoch: n3,
                 member: a,
-                txHash: h1
+                txHash: h1,
             })
             .await
-            .unwrap(),
-            digest::challenge_member(chain, mgr, n1, n3, a, h1)
-        );
-        assert_eq!(
-            c.read(&PoseManager::hashRespondMemberCall {
+            .unwrap();
+        assert_eq!(v, digest::challenge_member(chain, mgr, n1, n3, a, h1));
+        assert_eq!(v, oracle::challenge_member(chain, mgr, n1, n3, a, h1));
+
+        let v = c
+            .read(&PoseManager::hashRespondMemberCall {
                 cid: n1,
                 epoch: n3,
                 member: a,
-                txHash: h1
+                txHash: h1,
             })
             .await
-            .unwrap(),
-            digest::respond_member(chain, mgr, n1, n3, a, h1)
-        );
-        assert_eq!(
-            c.read(&PoseManager::hashTerminateCall {
-                cid: n1,
-                epoch: n3,
-                payoutsHash: h1,
-                txHash: h2
-            })
-            .await
-            .unwrap(),
-            digest::terminate(chain, mgr, n1, n3, h1, h2)
-        );
+            .unwrap();
+        assert_eq!(v, digest::respond_member(chain, mgr, n1, n3, a, h1));
+        assert_eq!(v, oracle::respond_member(chain, mgr, n1, n3, a, h1));
+
         let recipients: Vec<Address> = (0..i).map(|_| raddr()).collect();
-        let amounts: Vec<U256> = (0..i).map(|k| U256::from(k * 1000 + 1)).collect();
-        assert_eq!(
-            c.read(&PoseManager::hashPayoutsCall {
+        let amounts: Vec<U256> = (0..i)
+            .map(|k| (U256::from_be_bytes(rb256().0) >> 128) + U256::from(k))
+            .collect();
+        let p = c
+            .read(&PoseManager::hashPayoutsCall {
                 recipients: recipients.clone(),
-                amounts: amounts.clone()
+                amounts: amounts.clone(),
             })
             .await
-            .unwrap(),
-            digest::payouts(&recipients, &amounts)
-        );
+            .unwrap();
+        assert_eq!(p, digest::payouts(&recipients, &amounts));
+        assert_eq!(p, oracle::payouts(&recipients, &amounts));
+        let v = c
+            .read(&PoseManager::hashTerminateCall {
+                cid: n1,
+                epoch: n3,
+                payoutsHash: p,
+                txHash: h2,
+            })
+            .await
+            .unwrap();
         assert_eq!(
-            c.read(&PoseManager::hashTxGenesisCall { cid: n1 })
-                .await
-                .unwrap(),
-            digest::tx_genesis(chain, mgr, n1)
+            v,
+            digest::terminate_payouts(chain, mgr, n1, n3, &recipients, &amounts, h2)
         );
-        assert_eq!(
-            c.read(&PoseManager::hashTxStepCall {
+        assert_eq!(v, oracle::terminate(chain, mgr, n1, n3, p, h2));
+
+        let v = c
+            .read(&PoseManager::hashTxGenesisCall { cid: n1 })
+            .await
+            .unwrap();
+        assert_eq!(v, digest::tx_genesis(chain, mgr, n1));
+        assert_eq!(v, oracle::tx_genesis(chain, mgr, n1));
+
+        let v = c
+            .read(&PoseManager::hashTxStepCall {
                 prev: h1,
                 data: Bytes::from(out.clone()),
                 sender: a,
-                value: amount
+                value: amount,
             })
             .await
-            .unwrap(),
-            digest::tx_step(h1, &out, a, amount)
-        );
+            .unwrap();
+        assert_eq!(v, digest::tx_step(h1, &out, a, amount));
+        assert_eq!(v, oracle::tx_step(h1, &out, a, amount));
     }
 }

@@ -1,7 +1,8 @@
 //! Shared test support: one anvil per test binary (shared by the tests that run at the same
 //! time, killed when the last of them ends, also on panic), a fresh manager per test, funded
-//! random accounts, and the on-chain digests of docs/protocol.md computed with alloy's ABI
-//! encoding, signed raw with alloy's local signer.
+//! random accounts. Enclave and vendor keys are `pose_crypto` keys signing the digests of
+//! `pose_crypto::onchain`, as enclaves do; `oracle` recomputes every digest independently with
+//! alloy's ABI encoding.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex, Weak};
@@ -12,8 +13,9 @@ use alloy::signers::SignerSync;
 use alloy::sol_types::SolValue;
 use pose_chain::anvil::{spawn_anvil, AnvilInstance};
 use pose_chain::PoseManager::{self, PoseManagerErrors};
+use pose_chain::{from_address, from_b256, sig_bytes, to_address};
 use pose_chain::{ChainConfig, ChainError, ManagerClient};
-use pose_types::ContractId;
+use pose_types::{Amount, ContractId, EncPublicKey, Epoch, Seq};
 
 static SHARED_ANVIL: Mutex<Weak<AnvilInstance>> = Mutex::new(Weak::new());
 
@@ -40,7 +42,7 @@ pub struct Env {
     pub chain_id: u64,
     /// Deployer and owner of the manager; also the operator of every enclave `register` adds.
     pub owner: ManagerClient,
-    pub vendor: PrivateKeySigner,
+    pub vendor: EKey,
     pub measurement: B256,
 }
 
@@ -61,7 +63,7 @@ impl Env {
     pub async fn new() -> Env {
         let anvil = shared_anvil();
         let url = anvil.endpoint();
-        let vendor = random_key();
+        let vendor = EKey::random();
         let measurement = rb256();
         let owner_key = random_key();
         fund(&url, owner_key.address()).await;
@@ -73,7 +75,7 @@ impl Env {
         )
         .await
         .expect("deploy");
-        let chain_id = owner.chain_id().await.expect("chain id");
+        let chain_id = owner.chain_id();
         Env {
             anvil,
             url,
@@ -101,10 +103,10 @@ impl Env {
     }
 
     /// Registers `n` fresh enclaves (operated by the owner); returns their keys.
-    pub async fn register(&self, n: usize) -> Vec<PrivateKeySigner> {
+    pub async fn register(&self, n: usize) -> Vec<EKey> {
         let mut keys = Vec::new();
         for _ in 0..n {
-            let key = random_key();
+            let key = EKey::random();
             let enc = rb256();
             let sig = self.attest(self.measurement, key.address(), enc);
             self.owner
@@ -120,9 +122,9 @@ impl Env {
     /// creation; returns its id and its pool's keys in pool order.
     pub async fn live_contract(
         &self,
-        registered: &[PrivateKeySigner],
+        registered: &[EKey],
         p: PoseManager::Params,
-    ) -> (ContractId, Vec<PrivateKeySigner>) {
+    ) -> (ContractId, Vec<EKey>) {
         let code_hash = rb256();
         let (cid, pool, _) = self
             .owner
@@ -160,7 +162,7 @@ impl Env {
 }
 
 /// The keys of `pool` (addresses) among `registered`, in pool order.
-pub fn keys_for(registered: &[PrivateKeySigner], pool: &[Address]) -> Vec<PrivateKeySigner> {
+pub fn keys_for(registered: &[EKey], pool: &[Address]) -> Vec<EKey> {
     pool.iter()
         .map(|a| {
             registered
@@ -181,10 +183,42 @@ pub async fn fund(url: &str, account: Address) {
         .expect("fund");
 }
 
+/// An enclave's (or the vendor's) identity key, as `pose_crypto` makes it.
+#[derive(Clone, Debug)]
+pub struct EKey(pub pose_crypto::SigningKey);
+
+impl EKey {
+    pub fn random() -> Self {
+        EKey(pose_crypto::SigningKey::random(&mut pose_crypto::OsRng))
+    }
+
+    pub fn address(&self) -> Address {
+        to_address(self.0.address())
+    }
+}
+
+/// Something that signs a raw 32-byte digest.
+pub trait SignsDigest {
+    fn sign_raw(&self, digest: B256) -> Bytes;
+}
+
+impl SignsDigest for EKey {
+    fn sign_raw(&self, digest: B256) -> Bytes {
+        sig_bytes(&self.0.sign_digest(&from_b256(digest)))
+    }
+}
+
+/// alloy's local signer, as an independent check that pose-crypto's signatures are ordinary.
+impl SignsDigest for PrivateKeySigner {
+    fn sign_raw(&self, digest: B256) -> Bytes {
+        let sig = self.sign_hash_sync(&digest).expect("sign");
+        Bytes::from(sig.as_bytes().to_vec())
+    }
+}
+
 /// Raw signature `r || s || v`, v in {27, 28}, low s.
-pub fn sign(key: &PrivateKeySigner, digest: B256) -> Bytes {
-    let sig = key.sign_hash_sync(&digest).expect("sign");
-    Bytes::from(sig.as_bytes().to_vec())
+pub fn sign(key: &impl SignsDigest, digest: B256) -> Bytes {
+    key.sign_raw(digest)
 }
 
 /// The manager's custom error behind `r`; panics with what happened otherwise.
@@ -195,8 +229,9 @@ pub fn refusal<T: std::fmt::Debug>(r: Result<T, ChainError>) -> PoseManagerError
     }
 }
 
-/// The digests of docs/protocol.md section 2 and the txHash rule of section 3.
-pub mod digest {
+/// The digests of docs/protocol.md section 2 and the txHash rule of section 3, computed
+/// independently of pose-crypto with alloy's ABI encoding.
+pub mod oracle {
     use super::*;
 
     fn tag(s: &str) -> B256 {
@@ -369,4 +404,188 @@ pub fn rb256() -> B256 {
 /// A random address.
 pub fn raddr() -> Address {
     random_key().address()
+}
+
+/// The digests as enclaves compute them: `pose_crypto::onchain`, with alloy-typed arguments.
+pub mod digest {
+    use super::*;
+    use pose_crypto::onchain::{self as oc, Domain};
+
+    fn dom(chain: u64, mgr: Address) -> Domain {
+        Domain {
+            chain_id: chain,
+            manager: from_address(mgr),
+        }
+    }
+
+    fn amount(v: U256) -> Amount {
+        Amount(u128::try_from(v).expect("amounts fit in u128"))
+    }
+
+    pub fn attestation(chain: u64, mgr: Address, m: B256, enclave: Address, enc: B256) -> B256 {
+        let d = oc::attestation_digest(
+            &dom(chain, mgr),
+            &from_b256(m),
+            &from_address(enclave),
+            &EncPublicKey(enc.0),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn accept(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        code: B256,
+        key: B256,
+        init: B256,
+        tx: B256,
+    ) -> B256 {
+        let d = oc::accept_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            &from_b256(code),
+            &EncPublicKey(key.0),
+            &from_b256(init),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn respond(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        challenge_id: u64,
+        epoch: u64,
+        output: &[u8],
+        seq: u64,
+        state: B256,
+        tx: B256,
+    ) -> B256 {
+        let d = oc::respond_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            challenge_id,
+            Epoch(epoch),
+            output,
+            Seq(seq),
+            &from_b256(state),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn withdraw(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        to: Address,
+        value: U256,
+        nonce: u64,
+        tx: B256,
+    ) -> B256 {
+        let d = oc::withdraw_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &from_address(to),
+            amount(value),
+            nonce,
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn challenge_member(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        tx: B256,
+    ) -> B256 {
+        let d = oc::challenge_member_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &from_address(member),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn respond_member(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        tx: B256,
+    ) -> B256 {
+        let d = oc::respond_member_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &from_address(member),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    fn pairs(recipients: &[Address], amounts: &[U256]) -> Vec<(pose_types::Address, Amount)> {
+        assert_eq!(
+            recipients.len(),
+            amounts.len(),
+            "pose-crypto takes payouts as pairs"
+        );
+        recipients
+            .iter()
+            .zip(amounts)
+            .map(|(r, a)| (from_address(*r), amount(*a)))
+            .collect()
+    }
+
+    pub fn payouts(recipients: &[Address], amounts: &[U256]) -> B256 {
+        B256::from(oc::payouts_hash(&pairs(recipients, amounts)).0)
+    }
+
+    /// The termination digest over the payouts themselves (pose-crypto hashes them).
+    pub fn terminate_payouts(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        recipients: &[Address],
+        amounts: &[U256],
+        tx: B256,
+    ) -> B256 {
+        let d = oc::terminate_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &pairs(recipients, amounts),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn tx_genesis(chain: u64, mgr: Address, cid: u64) -> B256 {
+        B256::from(oc::tx_hash_initial(&dom(chain, mgr), ContractId(cid)).0)
+    }
+
+    pub fn tx_step(prev: B256, calldata: &[u8], sender: Address, value: U256) -> B256 {
+        B256::from(
+            oc::tx_hash_extend(
+                &from_b256(prev),
+                calldata,
+                &from_address(sender),
+                amount(value),
+            )
+            .0,
+        )
+    }
 }
