@@ -566,11 +566,13 @@ contract PoseManager {
         bytes32 payoutsHash = hashPayouts(recipients, amounts);
         _requireExecutor(cid, inst, hashTerminate(cid, inst.epoch, payoutsHash, txHash), sig);
         uint256 total = 0;
+        uint256 balance = inst.balance;
         for (uint256 i = 0; i < recipients.length; i++) {
             if (recipients[i] == address(0)) revert ZeroAddress();
+            // Each amount is at most the balance (< 2^128), so 64 of them cannot overflow.
+            if (amounts[i] > balance) revert InsufficientBalance(amounts[i], balance);
             total += amounts[i];
         }
-        uint256 balance = inst.balance;
         if (total > balance) revert InsufficientBalance(total, balance);
         inst.balance = 0;
         inst.phase = Phase.Terminated;
@@ -611,7 +613,7 @@ contract PoseManager {
 
     /// @notice The executor of the current epoch.
     function executorOf(uint64 cid) external view returns (address) {
-        return pools[cid][instances[cid].executorIndex];
+        return pools[cid][_instance(cid).executorIndex];
     }
 
     /// @notice The current incremental transaction hash of `cid`.

@@ -228,7 +228,13 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "transaction as reported in its receipt (including the 21000 base cost and calldata)."
     );
-    println!("Columns are the contract's pool size; rows that do not depend on it repeat.");
+    println!(
+        "Columns are the contract's pool size; rows that do not depend on it repeat. Values move"
+    );
+    println!(
+        "by a few hundred gas between runs: calldata bytes of random keys and signatures, and"
+    );
+    println!("how many draws the pool draw needs, differ.");
     println!();
     print!("| function |");
     for s in POOL_SIZES {

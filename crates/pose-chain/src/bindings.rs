@@ -49,3 +49,26 @@ impl Phase {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_round_trip_and_unknown_values_are_none() {
+        for v in 0..=5u8 {
+            assert_eq!(Phase::from_u8(v).map(|p| p as u8), Some(v));
+        }
+        assert_eq!(Phase::from_u8(6), None);
+    }
+
+    #[test]
+    fn the_bindings_carry_the_committed_bytecode() {
+        let artifact: serde_json::Value = serde_json::from_str(ARTIFACT_JSON).unwrap();
+        let hex = artifact["bytecode"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x");
+        assert_eq!(alloy::hex::encode(&PoseManager::BYTECODE[..]), hex);
+    }
+}

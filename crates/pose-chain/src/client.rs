@@ -49,6 +49,10 @@ impl ChainConfig {
 
 /// One account (a private key) talking to one deployed `PoseManager` on any EVM chain.
 ///
+/// Submissions from one account must not overlap: the nonce is read from the node for each
+/// one. Use one client per account and await each submission (clients are cheap to clone and
+/// to create with [`ManagerClient::with_signer`]).
+///
 /// Every submission estimates first, so a transaction the manager would refuse is never sent
 /// and its custom error comes back as [`ChainError::Reverted`]; a sent transaction is awaited
 /// until it has the configured confirmations.
@@ -411,6 +415,15 @@ impl ManagerClient {
     }
 }
 
+/// Parses a private key given as 64 hex digits (with or without `0x`), e.g. from a config file
+/// or the command line.
+pub fn parse_private_key(hex_key: &str) -> Result<PrivateKeySigner, ChainError> {
+    hex_key
+        .trim()
+        .parse::<PrivateKeySigner>()
+        .map_err(|_| ChainError::Config("private key: expected 64 hex digits (32 bytes)".into()))
+}
+
 /// The gas limit for an estimate: the pool draw's cost depends on `prevrandao`, which differs
 /// between estimation and inclusion, so the limit leaves room (only gas used is paid).
 fn gas_limit_for(estimate: u64) -> u64 {
@@ -426,4 +439,42 @@ pub fn find_event<E: SolEvent>(receipt: &TransactionReceipt) -> Option<E> {
         .logs()
         .iter()
         .find_map(|log| log.log_decode::<E>().ok().map(|l| l.inner.data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gas_limit_leaves_room_and_saturates() {
+        assert_eq!(gas_limit_for(100_000), 250_000);
+        assert!(gas_limit_for(u64::MAX) >= u64::MAX / 2);
+    }
+
+    #[test]
+    fn private_keys_parse_with_or_without_prefix_and_bad_ones_are_refused() {
+        let hex = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let a = parse_private_key(hex).unwrap();
+        let b = parse_private_key(&format!("0x{hex}\n")).unwrap();
+        assert_eq!(a.address(), b.address());
+        assert_eq!(
+            a.address().to_string(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        assert!(matches!(
+            parse_private_key("0x1234"),
+            Err(ChainError::Config(_))
+        ));
+        assert!(matches!(
+            parse_private_key(&"0".repeat(64)),
+            Err(ChainError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn a_bad_rpc_url_is_a_config_error() {
+        let err =
+            provider_for(&ChainConfig::new("not a url"), PrivateKeySigner::random()).unwrap_err();
+        assert!(matches!(err, ChainError::Config(_)));
+    }
 }

@@ -131,3 +131,28 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_file_round_trips_and_starts_where_told_when_absent() {
+        let dir = std::env::temp_dir().join(format!("pose-chain-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cursor");
+        let _ = std::fs::remove_file(&path);
+        let mut f = EventFollower::with_cursor_file(&path, 42).unwrap();
+        assert_eq!(f.next_block(), 42);
+        f.next_block = 1_000_001;
+        f.persist().unwrap();
+        assert_eq!(
+            EventFollower::with_cursor_file(&path, 0)
+                .unwrap()
+                .next_block(),
+            1_000_001
+        );
+        EventFollower::from_block(7).persist().unwrap(); // no file: nothing to do
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

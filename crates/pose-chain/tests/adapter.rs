@@ -240,3 +240,31 @@ async fn cast_deposits_and_challenges() {
         "{stderr}"
     );
 }
+
+/// The anvil handle kills its process when dropped, also when the test holding it panics.
+#[test]
+fn anvil_is_killed_on_drop_even_after_a_panic() {
+    fn alive(pid: u32) -> bool {
+        // A killed and reaped process has no /proc entry; a zombie would show state Z.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat.contains(") Z "),
+            Err(_) => false,
+        }
+    }
+    let anvil = pose_chain::anvil::spawn_anvil(&[]).unwrap();
+    let pid = anvil.child().id();
+    assert!(alive(pid));
+    assert!(anvil.endpoint().starts_with("http://127.0.0.1:"));
+    drop(anvil);
+    assert!(!alive(pid), "anvil {pid} survived its handle");
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let result = std::panic::catch_unwind(move || {
+        let anvil = pose_chain::anvil::spawn_anvil(&[]).unwrap();
+        tx.send(anvil.child().id()).unwrap();
+        panic!("a failing test");
+    });
+    assert!(result.is_err());
+    let pid = rx.recv().unwrap();
+    assert!(!alive(pid), "anvil {pid} survived a panicking test");
+}

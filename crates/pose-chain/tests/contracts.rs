@@ -146,6 +146,8 @@ async fn completion_needs_every_member_in_pool_order_over_a_known_tx_hash() {
     assert!(matches!(e, E::WrongPhase(_)));
     let e = refusal(user.deposit(ContractId(999), U256::from(1)).await);
     assert!(matches!(e, E::UnknownContract(ref x) if x.cid == 999));
+    let e = refusal(user.executor_of(ContractId(999)).await);
+    assert!(matches!(e, E::UnknownContract(_)));
 }
 
 #[tokio::test]
@@ -366,8 +368,10 @@ async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
     let recipients = vec![a.sender(), b.sender()];
     let amounts = vec![U256::from(4 * ONE_ETH), U256::from(5 * ONE_ETH)];
     let call = |signer: &EKey, recipients: Vec<Address>, amounts: Vec<U256>, epoch: u64| {
-        // pose-crypto takes payouts as pairs; a mismatched list is signed through the oracle.
-        let d = if recipients.len() == amounts.len() {
+        // pose-crypto takes payouts as pairs of u128 amounts; a mismatched list or an amount
+        // above u128 (which no enclave signs) is signed through the oracle.
+        let fits = amounts.iter().all(|a| *a <= U256::from(u128::MAX));
+        let d = if recipients.len() == amounts.len() && fits {
             digest::terminate_payouts(
                 env.chain_id,
                 env.manager(),
@@ -434,6 +438,15 @@ async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
             .await,
     );
     assert!(matches!(e, E::InsufficientBalance(_)));
+    // Amounts that would overflow a sum are refused as above the balance, not as a panic.
+    let overflow = call(
+        &pool[0],
+        recipients.clone(),
+        vec![U256::MAX, U256::from(2)],
+        0,
+    );
+    let e = refusal(env.owner.send(&overflow, U256::ZERO).await);
+    assert!(matches!(e, E::InsufficientBalance(ref x) if x.requested == U256::MAX));
     let e = refusal(
         env.owner
             .send(
