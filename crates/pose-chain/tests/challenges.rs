@@ -277,11 +277,20 @@ async fn a_timeout_moves_the_executor_and_old_epochs_are_refused() {
         Phase::ChallengeExecutor,
         "the challenge stays open"
     );
-    // The new executor gets a full response period: an immediate second timeout is refused.
-    assert!(matches!(
-        refusal(send(&user, &x.timeout(id)).await),
-        E::TooEarly(_)
-    ));
+    // The new executor gets a full response period: an immediate second timeout is refused,
+    // and the effective deadline is the restarted one.
+    let e = refusal(send(&user, &x.timeout(id)).await);
+    assert!(matches!(e, E::TooEarly(ref t) if t.deadline == ev.deadline));
+    let effective = env
+        .owner
+        .read(&PoseManager::effectiveDeadlineCall {
+            cid: cid.0,
+            challengeId: id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(effective, ev.deadline);
+    assert!(ev.deadline >= user.chain_time().await.unwrap() + 599);
 
     let tx = x.tx().await;
     // The old executor, signing for its old epoch: refused.

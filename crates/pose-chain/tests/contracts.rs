@@ -180,6 +180,23 @@ async fn deposits_are_held_by_the_manager() {
         refusal(user.deposit(cid, U256::ZERO).await),
         E::ZeroDeposit(_)
     ));
+
+    // A contract balance never exceeds 2^128 - 1 wei (docs/protocol.md section 1).
+    let whale = env.user().await;
+    env.owner
+        .anvil_set_balance(whale.sender(), U256::from(1) << 130)
+        .await
+        .unwrap();
+    let e = refusal(whale.deposit(cid, U256::from(u128::MAX)).await);
+    assert!(matches!(e, E::BalanceOverflow(_)));
+    whale
+        .deposit(cid, U256::from(u128::MAX) - U256::from(6 * ONE_ETH))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::from(u128::MAX)
+    );
 }
 
 struct Withdrawal<'a> {
