@@ -1,5 +1,6 @@
 //! [`EventFollower`]: the manager's confirmed events, in chain order, resumable after restart.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::TxHash;
@@ -19,6 +20,8 @@ pub const LOG_RANGE_BLOCKS_MAX: u64 = 2_000;
 pub struct ManagerEvent {
     /// Block that holds it.
     pub block_number: u64,
+    /// Timestamp of that block (seconds since the Unix epoch): the chain time of the event.
+    pub block_timestamp: u64,
     /// Transaction that emitted it.
     pub tx_hash: TxHash,
     /// Position of the log in its block.
@@ -97,13 +100,29 @@ impl EventFollower {
             .to_block(to);
         let logs = client.provider().get_logs(&filter).await?;
         let mut events = Vec::with_capacity(logs.len());
+        // Nodes that do not put `blockTimestamp` into logs: one header per block, cached.
+        let mut times: BTreeMap<u64, u64> = BTreeMap::new();
         for log in logs {
             let block = log.block_number.unwrap_or_default();
             let log_index = log.log_index.unwrap_or_default();
             let decoded = PoseManagerEvents::decode_log(&log.inner)
                 .map_err(|_| ChainError::UndecodableLog { block, log_index })?;
+            let block_timestamp = match (log.block_timestamp, times.get(&block)) {
+                (Some(t), _) => t,
+                (None, Some(t)) => *t,
+                (None, None) => {
+                    let header = client
+                        .provider()
+                        .get_block_by_number(block.into())
+                        .await?
+                        .ok_or(ChainError::UndecodableLog { block, log_index })?;
+                    times.insert(block, header.header.timestamp);
+                    header.header.timestamp
+                }
+            };
             events.push(ManagerEvent {
                 block_number: block,
+                block_timestamp,
                 tx_hash: log.transaction_hash.unwrap_or_default(),
                 log_index,
                 event: decoded.data,

@@ -11,8 +11,11 @@
 //! - [`anvil`]: spawns a local anvil node (from `$ANVIL` or `node_modules/.bin/anvil`) on a free
 //!   127.0.0.1 port; the node is killed when its handle is dropped.
 //!
-//! Digests that enclaves sign are computed in `pose-crypto::onchain`; this crate only carries
-//! signatures to the chain.
+//! Digests that enclaves sign are computed in `pose-crypto::onchain` (bound to
+//! [`ManagerClient::domain`]); this crate only carries signatures to the chain
+//! ([`sig_bytes`]). To replay a contract's incremental transaction hash, an enclave's host
+//! passes on the `TxHashExtended` events; their `data` decodes with
+//! `PoseManager::PoseManagerCalls::abi_decode`.
 
 pub mod anvil;
 pub mod bindings;

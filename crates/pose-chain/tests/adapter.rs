@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use alloy::primitives::{Bytes, U256};
+use alloy::providers::Provider;
 use common::*;
 use pose_chain::anvil::cast_path;
 use pose_chain::PoseManager::{self, PoseManagerEvents as Ev};
@@ -107,6 +108,17 @@ async fn the_follower_reads_confirmed_events_and_resumes_from_its_stored_block()
     assert_eq!(g.next_block(), f.next_block());
     let second = g.poll(&follower_client).await.unwrap();
     assert_eq!(kinds(&second), ["completed", "deposited", "challenged"]);
+    // Each event carries its block's time.
+    for e in &second {
+        let block = env
+            .owner
+            .provider()
+            .get_block_by_number(e.block_number.into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.block_timestamp, block.header.timestamp);
+    }
     let deposited = second
         .iter()
         .find_map(|e| match &e.event {
