@@ -6,8 +6,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::rpc::types::TransactionReceipt;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::SolConstructor;
 use common::*;
 use pose_chain::PoseManager;
 
@@ -35,6 +37,19 @@ async fn main() -> anyhow::Result<()> {
     let mut t = Table::default();
     let c = &env.owner;
     let (chain, mgr) = (env.chain_id, env.manager());
+
+    // Deployment, with one allowed measurement.
+    let mut code = PoseManager::BYTECODE.to_vec();
+    code.extend_from_slice(
+        &PoseManager::constructorCall {
+            vendor_: env.vendor.address(),
+            measurements: vec![env.measurement],
+        }
+        .abi_encode(),
+    );
+    let deploy = c
+        .submit(TransactionRequest::default().with_deploy_code(Bytes::from(code)))
+        .await?;
 
     let keys = env.register(REGISTERED).await;
     // Registration and owner functions do not depend on the pool size.
@@ -74,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     for size in POOL_SIZES {
+        t.put("deployment (1 measurement)", size, &deploy);
         t.put("registerEnclave", size, &reg);
         t.put("deregisterEnclave", size, &dereg);
         t.put("allowMeasurement", size, &allow);
