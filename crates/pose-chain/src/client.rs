@@ -10,10 +10,10 @@ use alloy::rpc::types::{BlockNumberOrTag, TransactionReceipt, TransactionRequest
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
 use pose_crypto::onchain::Domain;
-use pose_types::ContractId;
+use pose_types::{Amount, ContractId, EncPublicKey, Hash32, Seq, SignatureBytes};
 
 use crate::bindings::PoseManager;
-use crate::convert::from_address;
+use crate::convert::{from_address, sig_bytes, to_address, to_b256};
 use crate::error::ChainError;
 
 /// How to reach a chain and how careful to be with it.
@@ -370,6 +370,160 @@ impl ManagerClient {
             ChainError::Config("challenge receipt has no ChallengeOpened event".into())
         })?;
         Ok((opened.challengeId, receipt))
+    }
+
+    /// Posts the members' acceptances (in pool order) and starts execution.
+    pub async fn complete_creation(
+        &self,
+        cid: ContractId,
+        contract_enc_key: EncPublicKey,
+        init_state_hash: Hash32,
+        tx_hash: Hash32,
+        sigs: &[SignatureBytes],
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::completeCreationCall {
+            cid: cid.0,
+            contractEncKey: B256::from(contract_enc_key.0),
+            initStateHash: to_b256(init_state_hash),
+            txHash: to_b256(tx_hash),
+            sigs: sigs.iter().map(sig_bytes).collect(),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Posts the executor's answer to user challenge `challenge_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn respond(
+        &self,
+        cid: ContractId,
+        challenge_id: u64,
+        encrypted_output: &[u8],
+        seq: Seq,
+        state_hash: Hash32,
+        tx_hash: Hash32,
+        sig: &SignatureBytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::respondCall {
+            cid: cid.0,
+            challengeId: challenge_id,
+            encryptedOutput: Bytes::copy_from_slice(encrypted_output),
+            seq: seq.0,
+            stateHash: to_b256(state_hash),
+            txHash: to_b256(tx_hash),
+            sig: sig_bytes(sig),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Moves the executor role on after challenge `challenge_id`'s deadline.
+    pub async fn timeout_challenge(
+        &self,
+        cid: ContractId,
+        challenge_id: u64,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::timeoutChallengeCall {
+            cid: cid.0,
+            challengeId: challenge_id,
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Posts the executor's challenge of a silent pool member.
+    pub async fn challenge_member(
+        &self,
+        cid: ContractId,
+        member: pose_types::Address,
+        tx_hash: Hash32,
+        sig: &SignatureBytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::challengeMemberCall {
+            cid: cid.0,
+            member: to_address(member),
+            txHash: to_b256(tx_hash),
+            sig: sig_bytes(sig),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Posts a challenged member's proof that it is alive.
+    pub async fn respond_member(
+        &self,
+        cid: ContractId,
+        member: pose_types::Address,
+        tx_hash: Hash32,
+        sig: &SignatureBytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::respondMemberCall {
+            cid: cid.0,
+            member: to_address(member),
+            txHash: to_b256(tx_hash),
+            sig: sig_bytes(sig),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Removes a member past its deadline (or deregistered) and draws its replacement;
+    /// returns the replacement (`None`: the pool shrank).
+    pub async fn remove_member(
+        &self,
+        cid: ContractId,
+        member: pose_types::Address,
+    ) -> Result<(Option<pose_types::Address>, TransactionReceipt), ChainError> {
+        let call = PoseManager::removeMemberCall {
+            cid: cid.0,
+            member: to_address(member),
+        };
+        let receipt = self.send(&call, U256::ZERO).await?;
+        let removed = find_event::<PoseManager::MemberRemoved>(&receipt).ok_or_else(|| {
+            ChainError::Config("removeMember receipt has no MemberRemoved event".into())
+        })?;
+        let replacement =
+            (removed.replacement != Address::ZERO).then(|| from_address(removed.replacement));
+        Ok((replacement, receipt))
+    }
+
+    /// Redeems a withdrawal the executor signed.
+    pub async fn withdraw(
+        &self,
+        cid: ContractId,
+        recipient: pose_types::Address,
+        amount: Amount,
+        nonce: u64,
+        tx_hash: Hash32,
+        sig: &SignatureBytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::withdrawCall {
+            cid: cid.0,
+            recipient: to_address(recipient),
+            amount: U256::from(amount.0),
+            nonce,
+            txHash: to_b256(tx_hash),
+            sig: sig_bytes(sig),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Closes the contract with the final payouts the executor signed.
+    pub async fn terminate(
+        &self,
+        cid: ContractId,
+        payouts: &[(pose_types::Address, Amount)],
+        tx_hash: Hash32,
+        sig: &SignatureBytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::terminateCall {
+            cid: cid.0,
+            recipients: payouts.iter().map(|(a, _)| to_address(*a)).collect(),
+            amounts: payouts.iter().map(|(_, v)| U256::from(v.0)).collect(),
+            txHash: to_b256(tx_hash),
+            sig: sig_bytes(sig),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Pays the sender what terminations credited to it.
+    pub async fn claim(&self) -> Result<TransactionReceipt, ChainError> {
+        self.send(&PoseManager::claimCall {}, U256::ZERO).await
     }
 
     /// The contract's current incremental transaction hash.

@@ -9,7 +9,7 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use common::*;
 use pose_chain::bindings::Phase;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E, PoseManagerEvents as Ev};
-use pose_chain::{find_event, EventFollower, ManagerClient};
+use pose_chain::{find_event, to_address, EventFollower, ManagerClient};
 use pose_types::ContractId;
 
 #[tokio::test]
@@ -783,4 +783,109 @@ async fn pose_crypto_digests_equal_the_manager_hash_views() {
         assert_eq!(v, digest::tx_step(h1, &out, a, amount));
         assert_eq!(v, oracle::tx_step(h1, &out, a, amount));
     }
+}
+
+/// A contract's whole life through the typed API, with pose types and pose-crypto digests and
+/// signatures only, as an enclave host drives it.
+#[tokio::test]
+async fn a_contract_lives_through_the_typed_api() {
+    use pose_chain::{from_address, from_b256, to_b256};
+    use pose_crypto::onchain;
+    use pose_types::{Amount, EncPublicKey, Epoch, Seq};
+
+    let env = Env::new().await;
+    let keys = env.register(4).await;
+    let host = env.user().await;
+    let dom = host.domain();
+    assert_eq!(
+        (dom.chain_id, dom.manager),
+        (env.chain_id, from_address(env.manager()))
+    );
+    let code = from_b256(rb256());
+    let (cid, pool, _) = host
+        .create_contract(to_b256(code), params(3))
+        .await
+        .unwrap();
+    let tx_now = || async { from_b256(host.tx_hash_of(cid).await.unwrap()) };
+    let pk = keys_for(&keys, &pool);
+    let outsider = keys.iter().find(|k| !pool.contains(&k.address())).unwrap();
+    let (enc, init) = (EncPublicKey(rb256().0), from_b256(rb256()));
+    let tx = tx_now().await;
+    let d = onchain::accept_digest(&dom, cid, &code, &enc, &init, &tx);
+    let sigs: Vec<_> = pk.iter().map(|k| k.0.sign_digest(&d)).collect();
+    host.complete_creation(cid, enc, init, tx, &sigs)
+        .await
+        .unwrap();
+
+    let user = env.user().await;
+    user.deposit(cid, U256::from(3 * ONE_ETH)).await.unwrap();
+
+    let (id, _) = user
+        .challenge(cid, Bytes::from_static(b"in"))
+        .await
+        .unwrap();
+    let (tx, state) = (tx_now().await, from_b256(rb256()));
+    let d = onchain::respond_digest(&dom, cid, id, Epoch(0), b"out", Seq(1), &state, &tx);
+    host.respond(cid, id, b"out", Seq(1), state, tx, &pk[0].0.sign_digest(&d))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().lastStateHash,
+        to_b256(state)
+    );
+
+    let member = pk[1].0.address();
+    let tx = tx_now().await;
+    let d = onchain::challenge_member_digest(&dom, cid, Epoch(0), &member, &tx);
+    host.challenge_member(cid, member, tx, &pk[0].0.sign_digest(&d))
+        .await
+        .unwrap();
+    let tx = tx_now().await;
+    let d = onchain::respond_member_digest(&dom, cid, Epoch(0), &member, &tx);
+    host.respond_member(cid, member, tx, &pk[1].0.sign_digest(&d))
+        .await
+        .unwrap();
+
+    // A member whose operator left is replaced at once by the one enclave outside the pool.
+    env.owner
+        .send(
+            &PoseManager::deregisterEnclaveCall {
+                enclave: pk[2].address(),
+            },
+            U256::ZERO,
+        )
+        .await
+        .unwrap();
+    let (replacement, _) = host.remove_member(cid, pk[2].0.address()).await.unwrap();
+    assert_eq!(replacement, Some(outsider.0.address()));
+
+    let to = from_address(raddr());
+    let tx = tx_now().await;
+    let d = onchain::withdraw_digest(&dom, cid, Epoch(0), &to, Amount(ONE_ETH), 7, &tx);
+    host.withdraw(cid, to, Amount(ONE_ETH), 7, tx, &pk[0].0.sign_digest(&d))
+        .await
+        .unwrap();
+    assert_eq!(
+        host.balance_of(to_address(to)).await.unwrap(),
+        U256::from(ONE_ETH)
+    );
+
+    let payouts = [(from_address(user.sender()), Amount(ONE_ETH))];
+    let tx = tx_now().await;
+    let d = onchain::terminate_digest(&dom, cid, Epoch(0), &payouts, &tx);
+    host.terminate(cid, &payouts, tx, &pk[0].0.sign_digest(&d))
+        .await
+        .unwrap();
+    user.claim().await.unwrap();
+    // The creator (the host here) gets what the payouts left: 3 - 1 - 1 ETH.
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(host.sender()))
+            .await
+            .unwrap(),
+        U256::from(ONE_ETH)
+    );
+    host.claim().await.unwrap();
+    let e = refusal(host.timeout_challenge(cid, id).await);
+    assert!(matches!(e, E::WrongPhase(_)));
 }
