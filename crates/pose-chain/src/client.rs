@@ -268,15 +268,18 @@ impl ManagerClient {
         receipt: &TransactionReceipt,
     ) -> Result<TransactionReceipt, ChainError> {
         let hash = receipt.transaction_hash;
-        let block = receipt.block_number.unwrap_or_default();
+        let mut block = receipt.block_number.unwrap_or_default();
         let start = tokio::time::Instant::now();
         loop {
             let head = self.provider.get_block_number().await?;
             if head + 1 >= block + self.config.confirmations {
-                return match self.provider.get_transaction_receipt(hash).await? {
-                    Some(r) if r.block_number == receipt.block_number => Ok(r),
-                    _ => Err(ChainError::Dropped(hash)),
-                };
+                match self.provider.get_transaction_receipt(hash).await? {
+                    Some(r) if r.block_number == Some(block) => return Ok(r),
+                    // Re-included in another block after a reorganisation: count from there.
+                    Some(r) if r.status() => block = r.block_number.unwrap_or(block),
+                    Some(_) => return Err(ChainError::TxFailed(hash)),
+                    None => return Err(ChainError::Dropped(hash)),
+                }
             }
             if start.elapsed() > self.config.timeout {
                 return Err(ChainError::Timeout {

@@ -280,3 +280,77 @@ fn anvil_is_killed_on_drop_even_after_a_panic() {
     let pid = rx.recv().unwrap();
     assert!(!alive(pid), "anvil {pid} survived a panicking test");
 }
+
+/// A transaction that is mined but fails (here: too little gas) is reported as such, not as a
+/// success.
+#[tokio::test]
+async fn a_mined_failure_is_reported() {
+    use alloy::network::TransactionBuilder;
+    use alloy::sol_types::SolCall;
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(1).await;
+    let (cid, _) = env.live_contract(&keys, params(1)).await;
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .with_to(env.manager())
+        .with_input(PoseManager::depositCall { cid: cid.0 }.abi_encode())
+        .with_value(U256::from(1))
+        .with_gas_limit(22_000);
+    let err = env.owner.submit(tx).await.unwrap_err();
+    assert!(
+        matches!(err, pose_chain::ChainError::TxFailed(_)),
+        "{err:?}"
+    );
+    assert_eq!(env.owner.contract(cid).await.unwrap().balance, U256::ZERO);
+}
+
+/// A transaction that leaves the chain while its confirmations are awaited (a reorganisation,
+/// here anvil's snapshot revert) is reported as dropped, so the caller resubmits.
+#[tokio::test]
+async fn a_transaction_reorganised_away_is_reported_dropped() {
+    use alloy::providers::ext::AnvilApi;
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(1).await;
+    let (cid, _) = env.live_contract(&keys, params(1)).await;
+    let key = random_key();
+    fund(&env.url, key.address()).await;
+    let careful = ManagerClient::connect(
+        ChainConfig::new(env.url.clone()).with_confirmations(3),
+        key,
+        env.manager(),
+    )
+    .await
+    .unwrap();
+    let snapshot = env.owner.provider().anvil_snapshot().await.unwrap();
+    let task = tokio::spawn({
+        let careful = careful.clone();
+        async move { careful.deposit(cid, U256::from(9)).await }
+    });
+    // Wait until the deposit is included, then roll the chain back and grow it past the
+    // block the deposit was in.
+    let start = std::time::Instant::now();
+    while env.owner.contract(cid).await.unwrap().balance == U256::ZERO {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the deposit was never included"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(env.owner.provider().anvil_revert(snapshot).await.unwrap());
+    assert_eq!(env.owner.contract(cid).await.unwrap().balance, U256::ZERO);
+    env.owner.anvil_mine(3).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(result, Err(pose_chain::ChainError::Dropped(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::ZERO,
+        "really gone"
+    );
+}
