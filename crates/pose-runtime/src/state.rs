@@ -38,6 +38,8 @@ impl ContractState {
 
     /// Sum of all internal balances, in wei (for the conservation invariant).
     pub fn total_balance_wei(&self) -> u128 {
-        self.balances.values().fold(0u128, |acc, b| acc.saturating_add(*b))
+        self.balances
+            .values()
+            .fold(0u128, |acc, b| acc.saturating_add(*b))
     }
 }

@@ -60,3 +60,32 @@ impl fmt::Display for Hash32 {
         write_hex(f, &self.0)
     }
 }
+
+/// A recoverable secp256k1 signature as the manager contract reads it: `r || s || v`, 65
+/// bytes, `v` in {27, 28}. This crate only carries the bytes; `pose-crypto` makes and checks
+/// them (low `s`, valid `v`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SignatureBytes(pub [u8; 65]);
+
+impl Default for SignatureBytes {
+    fn default() -> Self {
+        Self([0; 65])
+    }
+}
+
+impl fmt::Debug for SignatureBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+
+/// An X25519 public key (an enclave's encryption key, a contract's input key, a user's reply
+/// key).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EncPublicKey(pub [u8; 32]);
+
+impl fmt::Debug for EncPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
