@@ -811,13 +811,17 @@ impl<P: Platform> Enclave<P> {
             .keys()
             .filter(|s| Some(**s) > committed_seq)
             .count();
-        if in_flight >= PIPELINE_UPDATES_MAX {
-            return false;
-        }
         let chain_len = rep.view.hashes.len() as u64;
-        if head.chain_pos >= chain_len && exec.queue.is_empty() {
+        let chain_news = head.chain_pos < chain_len;
+        // The pipeline bounds request batches; chain facts (a pool change above all) are
+        // always folded in, so members that already saw them never wait for this executor.
+        if in_flight >= PIPELINE_UPDATES_MAX && !chain_news {
             return false;
         }
+        if !chain_news && exec.queue.is_empty() {
+            return false;
+        }
+        let take_requests = in_flight < PIPELINE_UPDATES_MAX;
         let mut new = head.clone();
         new.seq = Seq(head.seq.0 + 1);
         let mut replies: BTreeSet<(Address, u64)> = BTreeSet::new();
@@ -868,7 +872,7 @@ impl<P: Platform> Enclave<P> {
             return false;
         };
         let mut batch = Vec::new();
-        while batch.len() < BATCH_REQUESTS_MAX {
+        while take_requests && batch.len() < BATCH_REQUESTS_MAX {
             let Some(p) = exec.queue.pop_front() else {
                 break;
             };

@@ -450,16 +450,6 @@ impl World {
             .iter()
             .map(|m| m.address)
             .collect();
-        // Permanently silent pool members (never all of them).
-        let mut cands = pool.clone();
-        for _ in 0..self.silent {
-            let k = self.rng.below(cands.len() as u64) as usize;
-            let a = cands.remove(k);
-            let i = self.by_addr[&a];
-            let t = self.now_ms + self.rng.below(safety_ms);
-            self.nodes[i].silent_from_ms = Some(t);
-            self.trace(|| format!("node {i} goes silent at {t}"));
-        }
         for i in 0..self.nodes.len() {
             self.nodes[i].chain_lag_ms = self.rng.range(0, 3_000);
         }
@@ -477,6 +467,48 @@ impl World {
         self.trace(|| "contract executing; faults on".into());
     }
 
+    /// At healing, `silent` current pool members go silent for good. One member that holds
+    /// the latest acknowledged state stays responsive (SPEC: liveness needs one responsive
+    /// pool member; a member that never received the state cannot be that member).
+    fn silence_members(&mut self) {
+        let Some(c) = self.chain.contracts.get(&self.cid) else {
+            return;
+        };
+        let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
+        let mut best: Option<((Epoch, Seq), Address)> = None;
+        let mut committed = Seq(0);
+        for a in &pool {
+            let i = self.by_addr[a];
+            let Some(s) = self.nodes[i].enclave.as_ref().and_then(|e| e.inspect(self.cid)) else {
+                continue;
+            };
+            if let Some((cs, _)) = s.committed {
+                committed = committed.max(cs);
+            }
+            if let Some(h) = &s.head {
+                let key = (s.head_epoch, h.seq);
+                if best.as_ref().is_none_or(|(bk, _)| key > *bk) {
+                    best = Some((key, *a));
+                }
+            }
+        }
+        let keep = best.map(|(_, a)| a);
+        let mut cands: Vec<Address> = pool.iter().filter(|a| Some(**a) != keep).copied().collect();
+        let k = self.silent.min(pool.len().saturating_sub(1));
+        self.silent = k;
+        for _ in 0..k {
+            if cands.is_empty() {
+                break;
+            }
+            let j = self.rng.below(cands.len() as u64) as usize;
+            let a = cands.remove(j);
+            let i = self.by_addr[&a];
+            self.nodes[i].silent_from_ms = Some(self.now_ms);
+            self.nodes[i].enclave = None;
+            self.trace(|| format!("node {i} silent for good (committed {committed:?})"));
+        }
+    }
+
     fn heal(&mut self) {
         self.faulty_phase = false;
         self.faults.partition = None;
@@ -486,6 +518,7 @@ impl World {
                 self.restart(i);
             }
         }
+        self.silence_members();
         self.trace(|| "healed: network and hosts honest from now on".into());
     }
 
