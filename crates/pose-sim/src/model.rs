@@ -134,6 +134,9 @@ pub struct ModelChain {
     pub block: u64,
     /// Registered enclaves in registration order.
     pub registered: Vec<Member>,
+    /// Enclaves removed from a pool for not answering a member challenge: never drawn again
+    /// (their operator must register a new enclave).
+    pub inactive: BTreeSet<Address>,
     /// Contracts.
     pub contracts: BTreeMap<ContractId, ContractRec>,
     next_cid: u64,
@@ -152,6 +155,7 @@ impl ModelChain {
             now_ms: 0,
             block: 1,
             registered: Vec::new(),
+            inactive: BTreeSet::new(),
             contracts: BTreeMap::new(),
             next_cid: 1,
             randao: Sha256::digest(randao_seed.to_be_bytes()).into(),
@@ -195,6 +199,7 @@ impl ModelChain {
             .registered
             .iter()
             .filter(|m| !exclude.iter().any(|e| e.address == m.address))
+            .filter(|m| !self.inactive.contains(&m.address))
             .cloned()
             .collect();
         let mut out = Vec::new();
@@ -541,6 +546,9 @@ impl ModelChain {
                 }
                 c.phase = Phase::Terminated;
             }
+        }
+        if let ManagerCall::RemoveMember { member, .. } = &call {
+            self.inactive.insert(*member);
         }
         Ok(self.log(cid, call, sender, value_wei, effect))
     }
