@@ -5,17 +5,15 @@
 //! The calldata of a [`ManagerCall`] is its canonical encoding here; the Solidity manager's
 //! ABI calldata plays the same role on a real chain (the chain adapter translates).
 
-use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
-use sha3::{Digest, Keccak256};
+use pose_crypto::onchain;
+use pose_types::{Address, Amount, ContractId, EncPublicKey, Epoch, Hash32, Seq};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::limits::{INPUT_BYTES_MAX, LIST_ITEMS_MAX, MESSAGE_BYTES_MAX, POOL_MEMBERS_MAX};
 
 /// keccak256 of `data`.
 pub fn keccak(data: &[u8]) -> Hash32 {
-    let mut h = Keccak256::new();
-    h.update(data);
-    Hash32(h.finalize().into())
+    pose_crypto::keccak256(data)
 }
 
 /// The deployment the enclave serves: chain id and manager address bind every digest.
@@ -584,62 +582,25 @@ impl ChainTx {
     }
 }
 
-/// An ABI word builder for `keccak256(abi.encode(...))` digests.
-#[derive(Default)]
-struct Abi(Vec<u8>);
-
-impl Abi {
-    fn word(&mut self, w: [u8; 32]) -> &mut Self {
-        self.0.extend_from_slice(&w);
-        self
-    }
-    fn u64(&mut self, v: u64) -> &mut Self {
-        let mut w = [0u8; 32];
-        w[24..].copy_from_slice(&v.to_be_bytes());
-        self.word(w)
-    }
-    fn u128(&mut self, v: u128) -> &mut Self {
-        let mut w = [0u8; 32];
-        w[16..].copy_from_slice(&v.to_be_bytes());
-        self.word(w)
-    }
-    fn addr(&mut self, a: &Address) -> &mut Self {
-        let mut w = [0u8; 32];
-        w[12..].copy_from_slice(&a.0);
-        self.word(w)
-    }
-    fn hash(&mut self, h: &Hash32) -> &mut Self {
-        self.word(h.0)
-    }
-    fn digest(&self) -> Hash32 {
-        keccak(&self.0)
+fn domain(d: &Deployment) -> pose_crypto::onchain::Domain {
+    pose_crypto::onchain::Domain {
+        chain_id: d.chain_id,
+        manager: d.manager,
     }
 }
 
-fn tagged(tag: &str, d: &Deployment) -> Abi {
-    let mut a = Abi::default();
-    a.hash(&keccak(tag.as_bytes()))
-        .u64(d.chain_id)
-        .addr(&d.manager);
-    a
-}
-
-/// `txHash_0` of a contract (docs/protocol.md section 3).
+/// `txHash_0` of a contract (docs/protocol.md section 3), computed by `pose-crypto`.
 pub fn tx_hash_genesis(d: &Deployment, cid: ContractId) -> Hash32 {
-    tagged("pose.txhash.v1", d).u64(cid.0).digest()
+    onchain::tx_hash_initial(&domain(d), cid)
 }
 
-/// `txHash_{i+1}` from `txHash_i` and one transaction.
+/// `txHash_{i+1}` from `txHash_i` and one transaction, computed by `pose-crypto`.
 pub fn tx_hash_next(prev: &Hash32, calldata: &[u8], sender: &Address, value_wei: u128) -> Hash32 {
-    let mut a = Abi::default();
-    a.hash(prev)
-        .hash(&keccak(calldata))
-        .addr(sender)
-        .u128(value_wei);
-    a.digest()
+    onchain::tx_hash_extend(prev, calldata, sender, Amount(value_wei))
 }
 
-/// Digests the manager checks (docs/protocol.md section 2).
+/// Digests the manager checks (docs/protocol.md section 2); thin adapters over
+/// `pose_crypto::onchain`, which computes every digest the chain checks.
 pub mod digest {
     use super::*;
 
@@ -652,13 +613,14 @@ pub mod digest {
         init_state_hash: &Hash32,
         tx_hash: &Hash32,
     ) -> Hash32 {
-        tagged("pose.accept.v1", d)
-            .u64(cid.0)
-            .hash(code_hash)
-            .word(*contract_key)
-            .hash(init_state_hash)
-            .hash(tx_hash)
-            .digest()
+        onchain::accept_digest(
+            &domain(d),
+            cid,
+            code_hash,
+            &EncPublicKey(*contract_key),
+            init_state_hash,
+            tx_hash,
+        )
     }
 
     /// `pose.respond.v1`.
@@ -673,15 +635,16 @@ pub mod digest {
         state_hash: &Hash32,
         tx_hash: &Hash32,
     ) -> Hash32 {
-        tagged("pose.respond.v1", d)
-            .u64(cid.0)
-            .u64(challenge_id)
-            .u64(epoch.0)
-            .hash(&keccak(reply))
-            .u64(seq.0)
-            .hash(state_hash)
-            .hash(tx_hash)
-            .digest()
+        onchain::respond_digest(
+            &domain(d),
+            cid,
+            challenge_id,
+            epoch,
+            reply,
+            seq,
+            state_hash,
+            tx_hash,
+        )
     }
 
     /// `pose.withdraw.v1`.
@@ -694,14 +657,15 @@ pub mod digest {
         nonce: u64,
         tx_hash: &Hash32,
     ) -> Hash32 {
-        tagged("pose.withdraw.v1", d)
-            .u64(cid.0)
-            .u64(epoch.0)
-            .addr(recipient)
-            .u128(amount_wei)
-            .u64(nonce)
-            .hash(tx_hash)
-            .digest()
+        onchain::withdraw_digest(
+            &domain(d),
+            cid,
+            epoch,
+            recipient,
+            Amount(amount_wei),
+            nonce,
+            tx_hash,
+        )
     }
 
     /// `pose.challenge-member.v1`.
@@ -712,12 +676,7 @@ pub mod digest {
         member: &Address,
         tx_hash: &Hash32,
     ) -> Hash32 {
-        tagged("pose.challenge-member.v1", d)
-            .u64(cid.0)
-            .u64(epoch.0)
-            .addr(member)
-            .hash(tx_hash)
-            .digest()
+        onchain::challenge_member_digest(&domain(d), cid, epoch, member, tx_hash)
     }
 
     /// `pose.respond-member.v1`.
@@ -728,12 +687,7 @@ pub mod digest {
         member: &Address,
         tx_hash: &Hash32,
     ) -> Hash32 {
-        tagged("pose.respond-member.v1", d)
-            .u64(cid.0)
-            .u64(epoch.0)
-            .addr(member)
-            .hash(tx_hash)
-            .digest()
+        onchain::respond_member_digest(&domain(d), cid, epoch, member, tx_hash)
     }
 
     /// `pose.terminate.v1`.
@@ -744,24 +698,21 @@ pub mod digest {
         payouts: &[PayoutLine],
         tx_hash: &Hash32,
     ) -> Hash32 {
-        // keccak256(abi.encode(address[] recipients, uint256[] amounts)).
-        let n = payouts.len() as u64;
-        let mut inner = Abi::default();
-        inner.u64(64).u64(64 + 32 + 32 * n);
-        inner.u64(n);
-        for p in payouts {
-            inner.addr(&p.to);
-        }
-        inner.u64(n);
-        for p in payouts {
-            inner.u128(p.amount_wei);
-        }
-        tagged("pose.terminate.v1", d)
-            .u64(cid.0)
-            .u64(epoch.0)
-            .hash(&inner.digest())
-            .hash(tx_hash)
-            .digest()
+        let lines: Vec<(Address, Amount)> = payouts
+            .iter()
+            .map(|p| (p.to, Amount(p.amount_wei)))
+            .collect();
+        onchain::terminate_digest(&domain(d), cid, epoch, &lines, tx_hash)
+    }
+
+    /// `pose.attestation.v1`.
+    pub fn attestation(
+        d: &Deployment,
+        measurement: &Hash32,
+        enclave: &Address,
+        enc_key: &[u8; 32],
+    ) -> Hash32 {
+        onchain::attestation_digest(&domain(d), measurement, enclave, &EncPublicKey(*enc_key))
     }
 }
 

@@ -664,19 +664,10 @@ fn bug_on(config: &Config, b: Bug) -> bool {
 
 /// The digest a vendor signs to attest an enclave (docs/protocol.md section 2).
 pub fn attestation_digest(config: &Config, m: &Member) -> Hash32 {
-    // keccak256(abi.encode(TAG, chainid, manager, measurement, enclave, encPubKey))
-    let mut b = Vec::with_capacity(6 * 32);
-    b.extend_from_slice(&chain::keccak(b"pose.attestation.v1").0);
-    let mut w = [0u8; 32];
-    w[24..].copy_from_slice(&config.deployment.chain_id.to_be_bytes());
-    b.extend_from_slice(&w);
-    let mut w = [0u8; 32];
-    w[12..].copy_from_slice(&config.deployment.manager.0);
-    b.extend_from_slice(&w);
-    b.extend_from_slice(&config.measurement.0);
-    let mut w = [0u8; 32];
-    w[12..].copy_from_slice(&m.address.0);
-    b.extend_from_slice(&w);
-    b.extend_from_slice(&m.enc_key);
-    chain::keccak(&b)
+    chain::digest::attestation(
+        &config.deployment,
+        &config.measurement,
+        &m.address,
+        &m.enc_key,
+    )
 }

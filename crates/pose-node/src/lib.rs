@@ -5,5 +5,8 @@
 //! public (chain data, attestations) or sealed/encrypted by the enclave; it never interprets
 //! contract state and never decides a protocol step.
 
+pub mod api;
 pub mod config;
+pub mod mailbox;
+pub mod metrics;
 pub mod store;

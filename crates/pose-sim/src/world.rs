@@ -479,7 +479,11 @@ impl World {
         let mut committed = Seq(0);
         for a in &pool {
             let i = self.by_addr[a];
-            let Some(s) = self.nodes[i].enclave.as_ref().and_then(|e| e.inspect(self.cid)) else {
+            let Some(s) = self.nodes[i]
+                .enclave
+                .as_ref()
+                .and_then(|e| e.inspect(self.cid))
+            else {
                 continue;
             };
             if let Some((cs, _)) = s.committed {
