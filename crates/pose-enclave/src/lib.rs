@@ -400,6 +400,24 @@ impl<P: Platform> Enclave<P> {
         })
     }
 
+    /// The latest state held for `cid` and the epoch it belongs to (tests and simulator only;
+    /// see [`Inspect`]).
+    pub fn head(&self, cid: ContractId) -> Option<(&AppState, Epoch)> {
+        let r = self.replicas.get(&cid)?;
+        r.head.as_ref().map(|h| (h, r.head_epoch))
+    }
+
+    /// The chain view for `cid` (tests and simulator only; see [`Inspect`]).
+    pub fn view(&self, cid: ContractId) -> Option<&View> {
+        self.replicas.get(&cid).map(|r| &r.view)
+    }
+
+    /// For an executor: the sequence number every member acknowledged.
+    pub fn committed_seq(&self, cid: ContractId) -> Option<Seq> {
+        let r = self.replicas.get(&cid)?;
+        r.exec.as_ref()?.committed.as_ref().map(|c| c.seq)
+    }
+
     /// The one entry point: see the crate docs for the call order.
     pub fn handle(&mut self, now_ms: u64, event: Event) -> Result<Vec<Action>, Rejection> {
         if now_ms < self.now_ms {

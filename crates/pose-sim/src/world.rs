@@ -162,7 +162,9 @@ pub struct World {
     lineage: BTreeMap<Hash32, (Seq, Hash32)>,
     receipts: Vec<(Epoch, Seq, Hash32)>,
     receipted: BTreeSet<(Address, u64)>,
-    head_seen: BTreeMap<usize, Hash32>,
+    head_seen: BTreeMap<usize, (Epoch, Seq, u64)>,
+    deposits_prefix: Vec<u128>,
+    max_decided: u128,
     events_hash: u64,
     failure: Option<Failure>,
     worst_answer_ms: u64,
@@ -298,6 +300,8 @@ impl World {
             receipts: Vec::new(),
             receipted: BTreeSet::new(),
             head_seen: BTreeMap::new(),
+            deposits_prefix: vec![0],
+            max_decided: 0,
             events_hash: 0xcbf2_9ce4_8422_2325,
             failure: None,
             worst_answer_ms: 0,
@@ -1081,16 +1085,14 @@ impl World {
         let Some(e) = &self.nodes[i].enclave else {
             return Vec::new();
         };
-        match e.inspect(self.cid) {
-            Some(s) => vec![(
-                s.head.as_ref().map(|h| h.seq).unwrap_or_default(),
-                s.head.as_ref().map(|h| h.hash()).unwrap_or_default(),
-                s.head_epoch,
-                s.view.hashes.len(),
-                s.view.epoch,
-            )],
-            None => Vec::new(),
-        }
+        let Some(v) = e.view(self.cid) else {
+            return Vec::new();
+        };
+        let (seq, hash, he) = match e.head(self.cid) {
+            Some((h, he)) => (h.seq, h.hash(), he),
+            None => (Seq(0), Hash32::default(), Epoch(0)),
+        };
+        vec![(seq, hash, he, v.hashes.len(), v.epoch)]
     }
 
     /// Hands `ev` to node `i`; returns true if the enclave accepted it. For a replay (a
@@ -1310,31 +1312,30 @@ impl World {
             ));
             return;
         }
-        let mut deposits_prefix = vec![0u128];
-        for tx in &c.log {
-            let add = match tx.call {
-                ManagerCall::Deposit { .. } => tx.value_wei,
+        while self.deposits_prefix.len() <= c.log.len() {
+            let k = self.deposits_prefix.len() - 1;
+            let add = match c.log[k].call {
+                ManagerCall::Deposit { .. } => c.log[k].value_wei,
                 _ => 0,
             };
-            let last = *deposits_prefix.last().unwrap_or(&0);
-            deposits_prefix.push(last + add);
+            let last = self.deposits_prefix[k];
+            self.deposits_prefix.push(last + add);
         }
-        let mut max_decided = 0u128;
+        let paid = c.paid_wei;
         let mut problems = Vec::new();
         for i in 0..self.nodes.len() {
             let Some(e) = &self.nodes[i].enclave else {
                 continue;
             };
-            let Some(s) = e.inspect(self.cid) else {
+            let Some((head, he)) = e.head(self.cid) else {
                 continue;
             };
-            let Some(head) = s.head else { continue };
-            max_decided = max_decided.max(head.payouts_decided_wei);
-            let h = head.hash();
-            if self.head_seen.get(&i) == Some(&h) {
+            self.max_decided = self.max_decided.max(head.payouts_decided_wei);
+            let key = (he, head.seq, head.chain_pos);
+            if self.head_seen.get(&i) == Some(&key) {
                 continue;
             }
-            self.head_seen.insert(i, h);
+            self.head_seen.insert(i, key);
             for (k, v) in &head.contract.storage {
                 if k.starts_with(b"x/") && v.as_slice() != 1u64.to_be_bytes() {
                     problems.push(format!(
@@ -1351,7 +1352,8 @@ impl World {
                     head.seq.0, head.payouts_decided_wei, head.deposits_credited_wei
                 ));
             }
-            let expect = deposits_prefix
+            let expect = self
+                .deposits_prefix
                 .get(head.chain_pos as usize)
                 .copied()
                 .unwrap_or(u128::MAX);
@@ -1362,10 +1364,10 @@ impl World {
                 ));
             }
         }
-        if c.paid_wei > max_decided && max_decided > 0 {
+        if paid > self.max_decided {
             problems.push(format!(
-                "conservation: chain paid {} but enclaves decided {max_decided}",
-                c.paid_wei
+                "conservation: chain paid {paid} but enclaves decided only {}",
+                self.max_decided
             ));
         }
         if let Some(p) = problems.into_iter().next() {
