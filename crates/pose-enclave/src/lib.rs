@@ -59,7 +59,8 @@ pub const RESUBMIT_MS: u64 = 4_000;
 pub enum Bug {
     /// The executor replies as soon as it sends an update, before the acks.
     ReplyBeforeAcks,
-    /// Watchdogs accept updates from an executor of an older epoch.
+    /// Watchdogs accept updates from an executor of an older epoch (skipping both the epoch
+    /// check and the check that the executor folded every executor change).
     AcceptOldEpoch,
     /// The executor does not check `(user, nonce)` before executing.
     SkipNonceCheck,

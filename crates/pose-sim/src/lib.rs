@@ -16,3 +16,21 @@ pub mod rng;
 pub mod world;
 
 pub use world::{run_seed, Failure, Outcome, RunOptions};
+
+/// Every injectable bug with its command-line name.
+pub const BUGS: &[(&str, pose_enclave::Bug)] = &[
+    ("reply-before-acks", pose_enclave::Bug::ReplyBeforeAcks),
+    ("accept-old-epoch", pose_enclave::Bug::AcceptOldEpoch),
+    ("skip-nonce-check", pose_enclave::Bug::SkipNonceCheck),
+    (
+        "double-credit-deposit",
+        pose_enclave::Bug::DoubleCreditDeposit,
+    ),
+    ("leak-plaintext", pose_enclave::Bug::LeakPlaintext),
+    ("accept-stale-seal", pose_enclave::Bug::AcceptStaleSeal),
+];
+
+/// The bug named `name` (see [`BUGS`]).
+pub fn parse_bug(name: &str) -> Option<pose_enclave::Bug> {
+    BUGS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

@@ -12,7 +12,7 @@ use pose_sim::{run_seed, Failure, Outcome, RunOptions};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: pose-sim [--seeds N [--start S]] [--seed N [--trace] [--check-determinism]] [--silent K] [--pool N]"
+        "usage: pose-sim [--seeds N [--start S]] [--seed N [--trace] [--check-determinism]] [--silent K] [--pool N] [--bug NAME]"
     );
     std::process::exit(64);
 }
@@ -65,6 +65,14 @@ fn main() -> Result<()> {
             }
             "--pool" => {
                 opts.pool_size = Some(num(i + 1)? as usize);
+                i += 1;
+            }
+            "--bug" => {
+                let name = args.get(i + 1).context("missing bug name")?;
+                opts.bug = Some(pose_sim::parse_bug(name).context("unknown bug name")?);
+                if !cfg!(feature = "bug-injection") {
+                    bail!("--bug needs a build with --features bug-injection");
+                }
                 i += 1;
             }
             "--trace" => opts.trace = true,

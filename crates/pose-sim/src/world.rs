@@ -455,7 +455,12 @@ impl World {
             .map(|m| m.address)
             .collect();
         for i in 0..self.nodes.len() {
-            self.nodes[i].chain_lag_ms = self.rng.range(0, 3_000);
+            // Some hosts withhold chain events from their enclave for a long time.
+            self.nodes[i].chain_lag_ms = if self.rng.chance(250) {
+                self.rng.range(5_000, 20_000)
+            } else {
+                self.rng.range(0, 3_000)
+            };
         }
         if self.rng.chance(500) {
             let mut side = BTreeSet::new();
@@ -840,10 +845,10 @@ impl World {
                     )
                 };
                 if self.now_ms >= last + RETRY_MS {
-                    self.users[u]
-                        .reqs
-                        .get_mut(&n)
-                        .map(|r| r.last_sent_ms = self.now_ms);
+                    let now = self.now_ms;
+                    if let Some(r) = self.users[u].reqs.get_mut(&n) {
+                        r.last_sent_ms = now;
+                    }
                     if let Some(ex) = ex {
                         self.send_packet(ex, bytes.clone(), true, false);
                     }
@@ -863,9 +868,9 @@ impl World {
                             if let pose_enclave::Effect::ChallengeOpened { challenge_id } =
                                 tx.effect
                             {
-                                self.users[u].reqs.get_mut(&n).map(|r| {
+                                if let Some(r) = self.users[u].reqs.get_mut(&n) {
                                     r.challenge = Some(challenge_id);
-                                });
+                                }
                                 self.trace(|| {
                                     format!("user {u} challenges nonce {n}: id {challenge_id}")
                                 });
@@ -936,7 +941,7 @@ impl World {
             )));
             return;
         }
-        let start = req.sent_ms.max(self.heal_ms.min(u64::MAX));
+        let start = req.sent_ms.max(self.heal_ms);
         let wait = self.now_ms.saturating_sub(start);
         let now = self.now_ms;
         if let Some(q) = self.users[u].reqs.get_mut(&r.nonce) {
