@@ -5,11 +5,13 @@
 //!   `Platform` trait.
 //! - [`bank`]: a trivial contract engine (counter and bank) so the simulator needs no Wasm.
 //! - [`model`]: a Rust model of the manager contract's rules.
+//! - [`harness`]: one enclave serving a live contract, for fuzzing its entry point.
 //! - [`world`]: enclaves behind adversarial hosts, users, the network, faults and invariants.
 
 #![forbid(unsafe_code)]
 
 pub mod bank;
+pub mod harness;
 pub mod ideal;
 pub mod model;
 pub mod rng;
