@@ -29,6 +29,7 @@ pub mod codec;
 pub mod limits;
 pub mod platform;
 pub mod state;
+pub mod tee_platform;
 pub mod wire;
 
 mod exec;
@@ -39,8 +40,9 @@ use pose_runtime::ContractEngine;
 use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
 
 pub use chain::{ChainTx, Deployment, Effect, ManagerCall, Member, Params, PayoutLine};
-pub use platform::{Platform, Signature};
+pub use platform::{Platform, SealError, Signature};
 pub use state::{AppState, Phase, Record, Secrets, View};
+pub use tee_platform::TeePlatform;
 pub use wire::{Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
 
 use codec::{DecodeError, Reader, Writer};
@@ -68,7 +70,8 @@ pub enum Bug {
     DoubleCreditDeposit,
     /// State updates carry the state in plaintext.
     LeakPlaintext,
-    /// A sealed blob older than the monotonic counter is accepted.
+    /// A sealed blob older than the latest seal is accepted (through
+    /// [`Platform::unseal_stale_for_bug_injection`]).
     AcceptStaleSeal,
 }
 
@@ -334,13 +337,22 @@ impl<P: Platform> Enclave<P> {
         config: Config,
         blob: &[u8],
     ) -> Result<Self, Rejection> {
-        let plain = platform.unseal(blob).ok_or(Rejection::Unseal)?;
+        let mut platform = platform;
+        let stale_ok = bug_on(&config, Bug::AcceptStaleSeal);
+        let plain = match platform.unseal(blob) {
+            Ok(p) => p,
+            Err(SealError::RolledBack { counter, latest }) if !stale_ok => {
+                return Err(Rejection::StaleSealedState {
+                    blob: counter,
+                    tee: latest,
+                })
+            }
+            Err(SealError::RolledBack { .. }) => platform
+                .unseal_stale_for_bug_injection(blob)
+                .ok_or(Rejection::Unseal)?,
+            Err(_) => return Err(Rejection::Unseal),
+        };
         let mut r = Reader::new(&plain);
-        let counter = r.u64()?;
-        let tee = platform.counter_read();
-        if counter != tee && !(bug_on(&config, Bug::AcceptStaleSeal) && counter < tee) {
-            return Err(Rejection::StaleSealedState { blob: counter, tee });
-        }
         let now_ms = r.u64()?;
         let n = r.len(limits::CONTRACTS_MAX)?;
         let mut e = Self::new(platform, engine, config);
@@ -449,18 +461,29 @@ impl<P: Platform> Enclave<P> {
         self.dirty |= out.dirty;
         let mut actions = Vec::new();
         if self.dirty {
-            actions.push(Action::Persist { blob: self.seal() });
-            self.dirty = false;
+            // If the TEE refuses to seal, the enclave stays dirty and tries again on the next
+            // event; it never sends what depends on unsealed state (acks are dropped).
+            match self.seal() {
+                Ok(blob) => {
+                    actions.push(Action::Persist { blob });
+                    self.dirty = false;
+                }
+                Err(_) => {
+                    out.sends.retain(|a| {
+                        !matches!(a, Action::Send { bytes, .. }
+                            if matches!(Message::decode(bytes), Ok(Message::Ack(_))))
+                    });
+                }
+            }
         }
         actions.append(&mut out.submits);
         actions.append(&mut out.sends);
         Ok(actions)
     }
 
-    fn seal(&mut self) -> Vec<u8> {
-        let counter = self.platform.counter_increment();
+    fn seal(&mut self) -> Result<Vec<u8>, SealError> {
         let mut w = Writer::new();
-        w.u64(counter).u64(self.now_ms).len(self.replicas.len());
+        w.u64(self.now_ms).len(self.replicas.len());
         for (cid, r) in &self.replicas {
             w.cid(*cid);
             r.view.write(&mut w);

@@ -37,12 +37,33 @@ pub trait Platform {
     /// Opens [`Platform::aead_seal`] output; `None` if the key, nonce, `ad` or bytes differ.
     fn aead_open(&self, key: &[u8; 32], nonce: &[u8; 24], ad: &[u8], ct: &[u8]) -> Option<Vec<u8>>;
     /// Seals `data` to this enclave (only the same enclave program on the same TEE opens it).
-    fn seal(&mut self, data: &[u8]) -> Vec<u8>;
-    /// Opens a blob from [`Platform::seal`].
-    fn unseal(&self, blob: &[u8]) -> Option<Vec<u8>>;
-    /// Increments the TEE's monotonic counter and returns the new value. The counter survives
-    /// restarts and the host cannot decrement it.
-    fn counter_increment(&mut self) -> u64;
-    /// The monotonic counter's current value.
-    fn counter_read(&self) -> u64;
+    /// Each seal advances the TEE's monotonic counter, so earlier blobs stop opening.
+    fn seal(&mut self, data: &[u8]) -> Result<Vec<u8>, SealError>;
+    /// Opens the latest blob from [`Platform::seal`]; refuses older blobs (a rollback) and
+    /// blobs of other programs or platforms, or altered ones.
+    fn unseal(&mut self, blob: &[u8]) -> Result<Vec<u8>, SealError>;
+    /// Opens a stale blob anyway. Only the `bug-injection` build calls it, to show that the
+    /// simulator notices a rollback; real backends keep the default (refuse).
+    fn unseal_stale_for_bug_injection(&mut self, _blob: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Why sealing or unsealing failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The blob is older than the latest seal: the host tried a rollback.
+    #[error("sealed blob is stale (counter {counter}, latest {latest})")]
+    RolledBack {
+        /// The blob's counter.
+        counter: u64,
+        /// The TEE's latest counter.
+        latest: u64,
+    },
+    /// The blob was sealed elsewhere or altered.
+    #[error("sealed blob does not open here")]
+    Foreign,
+    /// The TEE refused to seal (size or counter limits).
+    #[error("sealing refused: {0}")]
+    Refused(String),
 }

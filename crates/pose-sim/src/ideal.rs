@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use pose_enclave::Platform;
+use pose_enclave::{Platform, SealError};
 use pose_types::{Address, Hash32};
 use sha2::{Digest, Sha256};
 
@@ -237,29 +237,47 @@ impl Platform for SimPlatform {
     fn aead_open(&self, key: &[u8; 32], nonce: &[u8; 24], ad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
         aead_open(key, nonce, ad, ct)
     }
-    fn seal(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut hw = self.0.borrow_mut();
-        let mut nonce = [0u8; 24];
-        hw.rng.fill(&mut nonce);
-        let mut out = nonce.to_vec();
-        out.extend(aead_seal(&hw.seal_key, &nonce, b"seal", data));
-        out
-    }
-    fn unseal(&self, blob: &[u8]) -> Option<Vec<u8>> {
-        if blob.len() < 24 {
-            return None;
-        }
-        let hw = self.0.borrow();
-        aead_open(&hw.seal_key, &blob[..24], b"seal", &blob[24..])
-    }
-    fn counter_increment(&mut self) -> u64 {
+    fn seal(&mut self, data: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut hw = self.0.borrow_mut();
         hw.counter += 1;
-        hw.counter
+        let counter = hw.counter;
+        let mut nonce = [0u8; 24];
+        hw.rng.fill(&mut nonce);
+        let mut out = counter.to_be_bytes().to_vec();
+        out.extend_from_slice(&nonce);
+        out.extend(aead_seal(
+            &hw.seal_key,
+            &nonce,
+            &counter.to_be_bytes(),
+            data,
+        ));
+        Ok(out)
     }
-    fn counter_read(&self) -> u64 {
-        self.0.borrow().counter
+    fn unseal(&mut self, blob: &[u8]) -> Result<Vec<u8>, SealError> {
+        let (counter, plain) = open_blob(&self.0.borrow(), blob).ok_or(SealError::Foreign)?;
+        let latest = self.0.borrow().counter;
+        if counter != latest {
+            return Err(SealError::RolledBack { counter, latest });
+        }
+        Ok(plain)
     }
+    fn unseal_stale_for_bug_injection(&mut self, blob: &[u8]) -> Option<Vec<u8>> {
+        open_blob(&self.0.borrow(), blob).map(|(_, p)| p)
+    }
+}
+
+fn open_blob(hw: &Hardware, blob: &[u8]) -> Option<(u64, Vec<u8>)> {
+    if blob.len() < 32 {
+        return None;
+    }
+    let counter = u64::from_be_bytes(blob[..8].try_into().ok()?);
+    let plain = aead_open(
+        &hw.seal_key,
+        &blob[8..32],
+        &counter.to_be_bytes(),
+        &blob[32..],
+    )?;
+    Some((counter, plain))
 }
 
 #[cfg(test)]
