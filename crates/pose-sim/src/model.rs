@@ -143,6 +143,18 @@ pub struct ModelChain {
     randao: [u8; 32],
     /// Payouts by recipient.
     pub paid_to: BTreeMap<Address, u128>,
+    real_sigs: bool,
+}
+
+fn check_sig(real: bool, reg: &SharedRegistry, signer: &Address, d: &Hash32, sig: &[u8]) -> bool {
+    if real {
+        match <[u8; 65]>::try_from(sig) {
+            Ok(b) => pose_crypto::sig::verify(d, &pose_types::SignatureBytes(b), signer).is_ok(),
+            Err(_) => false,
+        }
+    } else {
+        verify(&reg.borrow(), signer, d, sig)
+    }
 }
 
 impl ModelChain {
@@ -160,6 +172,7 @@ impl ModelChain {
             next_cid: 1,
             randao: Sha256::digest(randao_seed.to_be_bytes()).into(),
             paid_to: BTreeMap::new(),
+            real_sigs: false,
         }
     }
 
@@ -177,7 +190,13 @@ impl ModelChain {
     }
 
     fn ok_sig(&self, signer: &Address, d: &Hash32, sig: &[u8]) -> bool {
-        verify(&self.registry.borrow(), signer, d, sig)
+        check_sig(self.real_sigs, &self.registry, signer, d, sig)
+    }
+
+    /// Checks signatures with `ecrecover` semantics (`pose-crypto`) instead of the ideal
+    /// model: for runs with real TEEs.
+    pub fn use_real_signatures(&mut self) {
+        self.real_sigs = true;
     }
 
     /// `registerEnclave(attestation)`.
@@ -277,7 +296,8 @@ impl ModelChain {
             }
         }
         let registry = self.registry.clone();
-        let ok = |s: &Address, dg: &Hash32, sig: &[u8]| verify(&registry.borrow(), s, dg, sig);
+        let real = self.real_sigs;
+        let ok = |s: &Address, dg: &Hash32, sig: &[u8]| check_sig(real, &registry, s, dg, sig);
         let c = self
             .contracts
             .get_mut(&cid)
