@@ -1,2 +1,8 @@
 //! The user SDK: verifies a pool's attestations against the chain, encrypts inputs to a
 //! contract, calls, queries, deposits, withdraws and challenges.
+//!
+//! [`transport`] speaks the operator node's HTTP API; the node also uses it to reach its peers,
+//! so the API has one client implementation.
+
+pub mod risk;
+pub mod transport;

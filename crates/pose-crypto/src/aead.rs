@@ -251,6 +251,42 @@ impl AeadKey {
     }
 }
 
+impl AeadKey {
+    /// Encrypts with a caller-chosen 24-byte nonce: `ciphertext || tag` (the nonce is not
+    /// included). The caller must never use a nonce twice with one key; prefer
+    /// [`AeadKey::encrypt`], which draws it.
+    pub fn encrypt_with_nonce(&self, nonce: &[u8; 24], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        XChaCha20Poly1305::new((&self.0).into())
+            .encrypt(
+                nonce.into(),
+                Payload {
+                    msg: plaintext,
+                    aad: ad,
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail")
+    }
+
+    /// Decrypts what [`AeadKey::encrypt_with_nonce`] made with the same key, nonce and
+    /// associated data.
+    pub fn decrypt_with_nonce(
+        &self,
+        nonce: &[u8; 24],
+        ad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        XChaCha20Poly1305::new((&self.0).into())
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: ad,
+                },
+            )
+            .map_err(|_| CryptoError::DecryptFailed)
+    }
+}
+
 impl fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AeadKey(..)")
@@ -433,6 +469,29 @@ mod tests {
         // Both directions work.
         let r = ba.seal(b"", b"back");
         assert_eq!(ab.open(b"", &r).unwrap(), b"back");
+    }
+
+    #[test]
+    fn explicit_nonces_round_trip_and_bind_the_nonce() {
+        let k = AeadKey::from_bytes([9; 32]);
+        let ct = k.encrypt_with_nonce(&[1; 24], b"ad", b"state");
+        assert_eq!(ct.len(), 5 + TAG_BYTES);
+        assert_eq!(
+            k.decrypt_with_nonce(&[1; 24], b"ad", &ct).unwrap(),
+            b"state"
+        );
+        assert_eq!(
+            k.decrypt_with_nonce(&[2; 24], b"ad", &ct),
+            Err(CryptoError::DecryptFailed)
+        );
+        assert_eq!(
+            k.decrypt_with_nonce(&[1; 24], b"other", &ct),
+            Err(CryptoError::DecryptFailed)
+        );
+        // Same construction as `encrypt`: its output is the nonce followed by this.
+        let mut framed = vec![1u8; 24];
+        framed.extend_from_slice(&ct);
+        assert_eq!(k.decrypt(b"ad", &framed).unwrap(), b"state");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod host;
 pub mod mailbox;
 pub mod metrics;
 pub mod store;

@@ -91,6 +91,8 @@ pub struct ContractRec {
     pub exec_idx: usize,
     /// Epoch.
     pub epoch: Epoch,
+    /// When the current epoch started, seconds.
+    pub epoch_start_secs: u64,
     /// Phase.
     pub phase: Phase,
     /// Current txHash.
@@ -267,6 +269,7 @@ impl ModelChain {
                 pool: pool.clone(),
                 exec_idx: 0,
                 epoch: Epoch(0),
+                epoch_start_secs: now,
                 phase: Phase::Creation,
                 tx_hash: genesis,
                 known: BTreeSet::new(),
@@ -314,9 +317,10 @@ impl ModelChain {
                 if c.phase != Phase::Creation {
                     return Err(Revert::WrongPhase);
                 }
-                let members: BTreeSet<Address> = c.pool.iter().map(|m| m.address).collect();
-                let signed: BTreeSet<Address> = accepts.iter().map(|a| a.member).collect();
-                if members != signed || accepts.len() != members.len() {
+                // One acceptance per member, in pool order.
+                if accepts.len() != c.pool.len()
+                    || accepts.iter().zip(&c.pool).any(|(a, m)| a.member != m.address)
+                {
                     return Err(Revert::Acceptances);
                 }
                 for a in accepts {
@@ -406,10 +410,12 @@ impl ModelChain {
                 if !ch.open || c.phase != Phase::Executing {
                     return Err(Revert::NoChallenge);
                 }
-                if now <= ch.deadline_secs {
+                if now <= ch.deadline_secs.max(c.epoch_start_secs + c.params.response_period_secs)
+                {
                     return Err(Revert::TooEarly);
                 }
                 c.epoch = Epoch(c.epoch.0 + 1);
+                c.epoch_start_secs = now;
                 if !c.pool.is_empty() {
                     c.exec_idx = (c.exec_idx + 1) % c.pool.len();
                 }

@@ -132,7 +132,11 @@ pub trait Tee {
 
     /// Unseals a blob from [`Tee::seal`]; refuses blobs of other programs or platforms,
     /// altered blobs, and blobs older than the latest seal of their slot.
-    fn unseal(&mut self, slot: &str, blob: &[u8]) -> Result<Vec<u8>, TeeError>;
+    fn unseal(&self, slot: &str, blob: &[u8]) -> Result<Vec<u8>, TeeError>;
+
+    /// The monotonic counter of `slot`: how many times it was sealed (0 if never). The host
+    /// cannot decrease it.
+    fn counter_read(&self, slot: &str) -> u64;
 
     /// Fills `out` with random bytes.
     fn random_bytes(&mut self, out: &mut [u8]);

@@ -565,7 +565,7 @@ impl Tee for SoftwareTee {
         Ok(blob.to_bytes())
     }
 
-    fn unseal(&mut self, slot: &str, blob: &[u8]) -> Result<Vec<u8>, TeeError> {
+    fn unseal(&self, slot: &str, blob: &[u8]) -> Result<Vec<u8>, TeeError> {
         Self::check_slot(slot)?;
         let b =
             SealedBlob::from_bytes(blob).map_err(|e| TeeError::SealedMalformed(e.to_string()))?;
@@ -593,6 +593,10 @@ impl Tee for SoftwareTee {
             });
         }
         Ok(data)
+    }
+
+    fn counter_read(&self, slot: &str) -> u64 {
+        self.platform.counter(&self.measurement, slot)
     }
 
     fn random_bytes(&mut self, out: &mut [u8]) {

@@ -179,7 +179,9 @@ fn only_the_latest_sealed_blob_opens() {
     let mut tee = tee_on(&p, PROGRAM, 1);
     let old = tee.seal("state", b"seq 1").unwrap();
     assert_eq!(tee.unseal("state", &old).unwrap(), b"seq 1");
+    assert_eq!(tee.counter_read("state"), 1);
     let new = tee.seal("state", b"seq 2").unwrap();
+    assert_eq!(tee.counter_read("state"), 2);
     assert_eq!(
         tee.unseal("state", &old),
         Err(TeeError::SealedRolledBack {
@@ -190,7 +192,7 @@ fn only_the_latest_sealed_blob_opens() {
     );
     assert_eq!(tee.unseal("state", &new).unwrap(), b"seq 2");
     // A restarted enclave of the same program on the same platform: same rule.
-    let mut restarted = tee_on(&p, PROGRAM, 9);
+    let restarted = tee_on(&p, PROGRAM, 9);
     assert!(matches!(
         restarted.unseal("state", &old),
         Err(TeeError::SealedRolledBack { .. })
@@ -210,7 +212,7 @@ fn only_the_latest_sealed_blob_opens() {
 #[test]
 fn a_blob_sealed_by_another_program_or_platform_is_refused() {
     let p = platform(1);
-    let mut ours = tee_on(&p, PROGRAM, 1);
+    let ours = tee_on(&p, PROGRAM, 1);
     let mut theirs = tee_on(&p, b"another program", 2);
     let blob = theirs.seal("state", b"secret").unwrap();
     assert_eq!(ours.unseal("state", &blob), Err(TeeError::SealedForeign));
@@ -290,7 +292,7 @@ fn platform_state_survives_export_and_import() {
     let blob = tee.seal("state", b"b").unwrap();
     let restored = SoftwarePlatform::import_state(&p.export_state()).unwrap();
     assert_eq!(restored.vendor_address(), p.vendor_address());
-    let mut again = tee_on(&restored, PROGRAM, 3);
+    let again = tee_on(&restored, PROGRAM, 3);
     assert_eq!(again.unseal("state", &blob).unwrap(), b"b");
     assert!(SoftwarePlatform::import_state(&[0; 10]).is_err());
 }

@@ -1,0 +1,293 @@
+//! The node's main loop: one closed set of events in ([`HostEvent`]), the enclave's actions out.
+//!
+//! The loop owns the enclave core and calls it for every event, one at a time, then carries out
+//! its actions **in order**: a `Persist` is written to the store before any later `Send` leaves,
+//! so the enclave's promises survive a crash. The host never looks inside the bytes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pose_client::transport::Transport;
+use pose_types::Address;
+use tokio::sync::mpsc;
+
+use crate::api::Inbound;
+use crate::mailbox::Mailboxes;
+use crate::metrics::Metrics;
+use crate::store::{NodeStore, StoreError};
+
+/// Name of the enclave's sealed blob in the store.
+pub const SEALED_BLOB: &str = "enclave";
+
+/// What the enclave core is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreEvent {
+    /// Bytes from the network.
+    Message(Vec<u8>),
+    /// A confirmed manager transaction, encoded for the enclave.
+    Chain(Vec<u8>),
+    /// Time passed.
+    Tick,
+}
+
+/// What the enclave core asks the host to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreAction {
+    /// Send bytes to an enclave (pushed to its node) or a user (queued in a mailbox).
+    Send {
+        /// The recipient.
+        to: Address,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Submit a manager transaction with this calldata.
+    Submit {
+        /// The calldata.
+        calldata: Vec<u8>,
+    },
+    /// Store this sealed blob before anything later happens.
+    Persist {
+        /// The blob.
+        blob: Vec<u8>,
+    },
+}
+
+/// The enclave as the host drives it (implemented by `pose-enclave`'s enclave).
+pub trait Core: Send + 'static {
+    /// Why an event was refused (shown to whoever sent it).
+    type Rejection: std::fmt::Display;
+    /// Handles one event at `now_ms` (never decreasing); returns the actions to carry out.
+    fn handle(&mut self, now_ms: u64, event: CoreEvent)
+        -> Result<Vec<CoreAction>, Self::Rejection>;
+}
+
+/// Everything the node's main loop reacts to.
+#[derive(Debug)]
+pub enum HostEvent {
+    /// A message from the API, with a channel for the verdict.
+    Inbound(Inbound),
+    /// A confirmed manager transaction from the chain follower.
+    Chain(Vec<u8>),
+    /// The periodic timer.
+    Tick,
+    /// Stop after the current event.
+    Shutdown,
+}
+
+/// Where chain transactions the enclave asks for go (the chain adapter's submit queue).
+pub type Submissions = mpsc::Sender<Vec<u8>>;
+
+/// The node's main loop state.
+pub struct Host<C: Core> {
+    core: C,
+    store: Arc<NodeStore>,
+    mailboxes: Arc<Mailboxes>,
+    metrics: Arc<Metrics>,
+    peers: BTreeMap<Address, String>,
+    transport: Transport,
+    submissions: Submissions,
+    last_now_ms: u64,
+}
+
+/// Why the main loop stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The sealed blob could not be stored: stopping is the only safe choice, since the
+    /// enclave may already count on it.
+    #[error("cannot persist the enclave's sealed state: {0}; the node stops to keep its promises")]
+    Persist(#[from] StoreError),
+}
+
+impl<C: Core> Host<C> {
+    /// A host for `core`; `peers` maps enclave addresses to their nodes' base URLs.
+    pub fn new(
+        core: C,
+        store: Arc<NodeStore>,
+        mailboxes: Arc<Mailboxes>,
+        metrics: Arc<Metrics>,
+        peers: BTreeMap<Address, String>,
+        submissions: Submissions,
+    ) -> Self {
+        Self {
+            core,
+            store,
+            mailboxes,
+            metrics,
+            peers,
+            transport: Transport::new(Duration::from_secs(10)),
+            submissions,
+            last_now_ms: 0,
+        }
+    }
+
+    /// Adds or changes the node URL of an enclave.
+    pub fn set_peer(&mut self, enclave: Address, url: String) {
+        self.peers.insert(enclave, url);
+    }
+
+    /// Milliseconds of wall-clock time, never less than the last value handed out.
+    fn now_ms(&mut self) -> u64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.last_now_ms = self.last_now_ms.max(wall);
+        self.last_now_ms
+    }
+
+    /// Runs until `Shutdown` or until every sender of `events` is gone.
+    pub async fn run(mut self, mut events: mpsc::Receiver<HostEvent>) -> Result<(), HostError> {
+        while let Some(event) = events.recv().await {
+            match event {
+                HostEvent::Shutdown => break,
+                HostEvent::Inbound(inbound) => {
+                    let verdict = self.step(CoreEvent::Message(inbound.bytes))?;
+                    let _ = inbound.done.send(verdict);
+                }
+                HostEvent::Chain(bytes) => {
+                    if let Err(reason) = self.step(CoreEvent::Chain(bytes))? {
+                        tracing::warn!(%reason, "enclave refused a chain event");
+                    }
+                }
+                HostEvent::Tick => {
+                    if let Err(reason) = self.step(CoreEvent::Tick)? {
+                        tracing::warn!(%reason, "enclave refused a tick");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One event through the core; the outer error stops the node, the inner one is the
+    /// enclave's rejection.
+    fn step(&mut self, event: CoreEvent) -> Result<Result<(), String>, HostError> {
+        let now_ms = self.now_ms();
+        let actions = match self.core.handle(now_ms, event) {
+            Ok(actions) => actions,
+            Err(rejection) => return Ok(Err(rejection.to_string())),
+        };
+        for action in actions {
+            self.carry_out(action)?;
+        }
+        Ok(Ok(()))
+    }
+
+    fn carry_out(&mut self, action: CoreAction) -> Result<(), HostError> {
+        match action {
+            CoreAction::Persist { blob } => self.store.put_blob(SEALED_BLOB, &blob)?,
+            CoreAction::Send { to, bytes } => match self.peers.get(&to) {
+                Some(url) => {
+                    self.metrics.peer_messages_sent.inc();
+                    let (transport, url) = (self.transport.clone(), url.clone());
+                    tokio::spawn(async move {
+                        // Lost messages are the enclave's business: it retransmits.
+                        if let Err(e) = transport.post_message(&url, bytes).await {
+                            tracing::debug!(%url, error = %e, "peer message not delivered");
+                        }
+                    });
+                }
+                None => {
+                    self.metrics.user_messages_queued.inc();
+                    self.mailboxes.deliver(to, bytes);
+                }
+            },
+            CoreAction::Submit { calldata } => {
+                self.metrics.chain_submissions.inc();
+                if self.submissions.try_send(calldata).is_err() {
+                    tracing::warn!("chain submission queue full; the enclave will resubmit");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    /// A core that persists, then answers the sender's address (first 20 bytes) with an echo.
+    struct Echo {
+        last_now_ms: u64,
+    }
+
+    impl Core for Echo {
+        type Rejection = String;
+        fn handle(&mut self, now_ms: u64, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
+            assert!(now_ms >= self.last_now_ms, "host time went backwards");
+            self.last_now_ms = now_ms;
+            match event {
+                CoreEvent::Message(bytes) if bytes.len() >= 20 => {
+                    let to = Address(bytes[..20].try_into().unwrap());
+                    Ok(vec![
+                        CoreAction::Persist {
+                            blob: bytes.clone(),
+                        },
+                        CoreAction::Send {
+                            to,
+                            bytes: bytes[20..].to_vec(),
+                        },
+                        CoreAction::Submit {
+                            calldata: vec![1, 2, 3],
+                        },
+                    ])
+                }
+                CoreEvent::Message(_) => Err("too short".to_owned()),
+                _ => Ok(vec![]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn actions_are_carried_out_in_order_and_rejections_reach_the_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(&dir.path().join("node.redb")).unwrap());
+        let mailboxes = Arc::new(Mailboxes::default());
+        let (sub_tx, mut sub_rx) = mpsc::channel(8);
+        let host = Host::new(
+            Echo { last_now_ms: 0 },
+            store.clone(),
+            mailboxes.clone(),
+            Arc::new(Metrics::default()),
+            BTreeMap::new(),
+            sub_tx,
+        );
+        let (events_tx, events_rx) = mpsc::channel(8);
+        let running = tokio::spawn(host.run(events_rx));
+
+        let user = Address([9; 20]);
+        let mut message = user.0.to_vec();
+        message.extend_from_slice(b"hello");
+        let (done, verdict) = oneshot::channel();
+        events_tx
+            .send(HostEvent::Inbound(Inbound {
+                bytes: message.clone(),
+                done,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(verdict.await.unwrap(), Ok(()));
+        assert_eq!(store.get_blob(SEALED_BLOB).unwrap(), Some(message));
+        assert_eq!(
+            mailboxes.fetch(user, Duration::from_secs(1)).await,
+            vec![b"hello".to_vec()]
+        );
+        assert_eq!(sub_rx.recv().await, Some(vec![1, 2, 3]));
+
+        let (done, verdict) = oneshot::channel();
+        events_tx
+            .send(HostEvent::Inbound(Inbound {
+                bytes: vec![1],
+                done,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(verdict.await.unwrap(), Err("too short".to_owned()));
+
+        events_tx.send(HostEvent::Shutdown).await.unwrap();
+        running.await.unwrap().unwrap();
+    }
+}
