@@ -319,7 +319,10 @@ impl ModelChain {
                 }
                 // One acceptance per member, in pool order.
                 if accepts.len() != c.pool.len()
-                    || accepts.iter().zip(&c.pool).any(|(a, m)| a.member != m.address)
+                    || accepts
+                        .iter()
+                        .zip(&c.pool)
+                        .any(|(a, m)| a.member != m.address)
                 {
                     return Err(Revert::Acceptances);
                 }
@@ -410,7 +413,10 @@ impl ModelChain {
                 if !ch.open || c.phase != Phase::Executing {
                     return Err(Revert::NoChallenge);
                 }
-                if now <= ch.deadline_secs.max(c.epoch_start_secs + c.params.response_period_secs)
+                if now
+                    <= ch
+                        .deadline_secs
+                        .max(c.epoch_start_secs + c.params.response_period_secs)
                 {
                     return Err(Revert::TooEarly);
                 }
