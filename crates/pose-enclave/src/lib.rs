@@ -284,7 +284,7 @@ pub struct Inspect {
 /// The enclave program.
 pub struct Enclave<P: Platform> {
     pub(crate) platform: P,
-    pub(crate) engine: Box<dyn ContractEngine>,
+    pub(crate) engine: Box<dyn ContractEngine + Send>,
     pub(crate) config: Config,
     pub(crate) now_ms: u64,
     pub(crate) replicas: BTreeMap<ContractId, Replica>,
@@ -316,7 +316,7 @@ impl Out {
 
 impl<P: Platform> Enclave<P> {
     /// A fresh enclave with no contracts.
-    pub fn new(platform: P, engine: Box<dyn ContractEngine>, config: Config) -> Self {
+    pub fn new(platform: P, engine: Box<dyn ContractEngine + Send>, config: Config) -> Self {
         let me = platform.address();
         Self {
             platform,
@@ -333,7 +333,7 @@ impl<P: Platform> Enclave<P> {
     /// counter, so the host cannot roll the enclave back.
     pub fn restore(
         platform: P,
-        engine: Box<dyn ContractEngine>,
+        engine: Box<dyn ContractEngine + Send>,
         config: Config,
         blob: &[u8],
     ) -> Result<Self, Rejection> {

@@ -126,3 +126,15 @@ impl<T: Tee> Platform for TeePlatform<T> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn an_enclave_on_a_software_tee_can_move_to_the_host_thread() {
+        assert_send::<crate::Enclave<TeePlatform<pose_tee::SoftwareTee>>>();
+    }
+}
