@@ -103,7 +103,8 @@ fn main() -> Result<()> {
             println!("deterministic: event hash {:016x} twice", o.events_hash);
         }
         println!(
-            "seed {s}: pool {} silent {} epochs {} answered {} worst answer after healing {:.1} s (bound {:.1} s), simulated {:.1} s",
+            "seed {s}: {} contracts, largest pool {} silent {} epochs {} answered {} worst answer after healing {:.1} s (bound {:.1} s), simulated {:.1} s",
+            o.contracts,
             o.pool_size,
             o.silent,
             o.epochs,

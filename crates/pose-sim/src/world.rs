@@ -12,7 +12,7 @@ use pose_enclave::{
 };
 use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
 
-use crate::bank::{bank_code_hash, exec_key, BankEngine, BANK_CODE};
+use crate::bank::{bank_code_hash, BankEngine, BANK_CODE};
 use crate::ideal::{self, Hardware, Identity, SharedHardware, SharedRegistry, SimPlatform};
 use crate::model::ModelChain;
 use crate::rng::Rng;
@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub silent_members: Option<usize>,
     /// Force this pool size (else drawn from the seed).
     pub pool_size: Option<usize>,
+    /// Force this many contracts (else 1 or 2, drawn from the seed; 1 when the pool size or
+    /// the silent members are forced).
+    pub contracts: Option<usize>,
 }
 
 /// The kind of a failed check.
@@ -66,12 +69,14 @@ pub struct Outcome {
     pub answered: usize,
     /// Simulated duration, ms.
     pub sim_ms: u64,
-    /// Pool size and silent members of this run.
+    /// Largest pool of this run.
     pub pool_size: usize,
-    /// Permanently silent pool members.
+    /// Permanently silent members of the largest pool... of every pool: the largest count.
     pub silent: usize,
-    /// Number of executor changes seen on-chain.
+    /// Executor changes seen on-chain, summed over contracts.
     pub epochs: u64,
+    /// Contracts (pools) in this run.
+    pub contracts: usize,
 }
 
 struct Node {
@@ -100,6 +105,7 @@ enum Op {
 }
 
 struct UReq {
+    cid: ContractId,
     op: Op,
     req: Request,
     bytes: Vec<u8>,
@@ -149,22 +155,23 @@ pub struct World {
     now_ms: u64,
     faults: Faults,
     faulty_phase: bool,
-    cid: ContractId,
+    cids: Vec<ContractId>,
+    pool_sizes: Vec<usize>,
     params: Params,
-    pool_size: usize,
     exec_since_ms: Option<u64>,
     heal_ms: u64,
     stop_requests_ms: u64,
     bound_ms: u64,
-    silent: usize,
-    // Invariant bookkeeping.
-    acks: BTreeMap<(Epoch, Seq), Hash32>,
+    silent_wanted: usize,
+    silent: BTreeMap<ContractId, usize>,
+    // Invariant bookkeeping, per contract.
+    acks: BTreeMap<(ContractId, Epoch, Seq), Hash32>,
     lineage: BTreeMap<Hash32, (Seq, Hash32)>,
-    receipts: Vec<(Epoch, Seq, Hash32)>,
-    receipted: BTreeSet<(Address, u64)>,
-    head_seen: BTreeMap<usize, (Epoch, Seq, u64)>,
-    deposits_prefix: Vec<u128>,
-    max_decided: u128,
+    receipts: BTreeMap<ContractId, Vec<(Epoch, Seq, Hash32)>>,
+    receipted: BTreeSet<(ContractId, Address, u64)>,
+    head_seen: BTreeMap<(usize, ContractId), (Epoch, Seq, u64)>,
+    deposits_prefix: BTreeMap<ContractId, Vec<u128>>,
+    max_decided: BTreeMap<ContractId, u128>,
     events_hash: u64,
     failure: Option<Failure>,
     worst_answer_ms: u64,
@@ -200,7 +207,14 @@ impl World {
             measurement: sha256(&[b"pose.measurement.v1", b"pose-sim enclave"]),
             bug: opts.bug,
         };
-        let pool_size = opts.pool_size.unwrap_or(rng.range(2, 4) as usize);
+        let forced = opts.pool_size.is_some() || opts.silent_members.is_some();
+        let n_contracts =
+            opts.contracts
+                .unwrap_or(if forced { 1 } else { rng.range(1, 2) as usize });
+        let pool_sizes: Vec<usize> = (0..n_contracts)
+            .map(|_| opts.pool_size.unwrap_or(rng.range(2, 4) as usize))
+            .collect();
+        let pool_size = pool_sizes.iter().copied().max().unwrap_or(2);
         let n_nodes = pool_size + rng.range(2, 3) as usize;
         let params = Params {
             response_period_secs: 6,
@@ -264,7 +278,7 @@ impl World {
             crash_rate: rng.range(0, 3),
             old_blob: rng.range(0, 500),
         };
-        let silent = opts
+        let silent_wanted = opts
             .silent_members
             .unwrap_or_else(|| rng.below(pool_size as u64) as usize)
             .min(pool_size - 1);
@@ -287,21 +301,22 @@ impl World {
             now_ms: 0,
             faults,
             faulty_phase: false,
-            cid: ContractId(1),
+            cids: Vec::new(),
+            pool_sizes,
             params,
-            pool_size,
             exec_since_ms: None,
             heal_ms: u64::MAX,
             stop_requests_ms: u64::MAX,
             bound_ms: 0,
-            silent,
+            silent_wanted,
+            silent: BTreeMap::new(),
             acks: BTreeMap::new(),
             lineage: BTreeMap::new(),
-            receipts: Vec::new(),
+            receipts: BTreeMap::new(),
             receipted: BTreeSet::new(),
             head_seen: BTreeMap::new(),
-            deposits_prefix: vec![0],
-            max_decided: 0,
+            deposits_prefix: BTreeMap::new(),
+            max_decided: BTreeMap::new(),
             events_hash: 0xcbf2_9ce4_8422_2325,
             failure: None,
             worst_answer_ms: 0,
@@ -318,7 +333,7 @@ impl World {
     /// per member challenge it may open (pool size - 1), an ack timeout, a member response
     /// period and a response period; at most pool-size epochs pass before an honest executor.
     pub fn liveness_bound_ms(&self) -> u64 {
-        let n = self.pool_size as u64;
+        let n = self.pool_sizes.iter().copied().max().unwrap_or(2) as u64;
         let r = self.params.response_period_secs * 1000;
         let m = self.params.member_response_period_secs * 1000;
         let a = self.params.ack_timeout_ms;
@@ -359,17 +374,18 @@ impl World {
 
     /// Runs to the end; returns the outcome.
     pub fn run(mut self) -> Outcome {
-        let creator = 0usize;
-        let call = ManagerCall::CreateContract {
-            code_hash: bank_code_hash(),
-            pool_size: self.pool_size as u8,
-            params: self.params,
-        };
-        let caddr = self.users[creator].id.address;
-        match self.chain.submit(caddr, 0, call) {
-            Ok(tx) => self.cid = tx.cid,
-            Err(e) => {
-                self.fail(Failure::Correctness(format!("creation reverted: {e}")));
+        for k in 0..self.pool_sizes.len() {
+            let call = ManagerCall::CreateContract {
+                code_hash: bank_code_hash(),
+                pool_size: self.pool_sizes[k] as u8,
+                params: self.params,
+            };
+            let caddr = self.users[k % (self.users.len() - 1)].id.address;
+            match self.chain.submit(caddr, 0, call) {
+                Ok(tx) => self.cids.push(tx.cid),
+                Err(e) => {
+                    self.fail(Failure::Correctness(format!("creation reverted: {e}")));
+                }
             }
         }
         let safety_ms = self.rng.range(15_000, 40_000);
@@ -377,8 +393,10 @@ impl World {
         while self.failure.is_none() && self.now_ms < hard_stop_ms {
             self.now_ms += STEP_MS;
             self.chain.advance(self.now_ms);
-            let phase = self.chain.contracts.get(&self.cid).map(|c| c.phase);
-            if self.exec_since_ms.is_none() && phase == Some(Phase::Executing) {
+            let executing = self.cids.iter().all(|cid| {
+                self.chain.contracts.get(cid).map(|c| c.phase) == Some(Phase::Executing)
+            });
+            if self.exec_since_ms.is_none() && executing {
                 self.start_faults(safety_ms);
             }
             if self.exec_since_ms.is_none() && self.now_ms > 60_000 {
@@ -425,11 +443,11 @@ impl World {
             self.trace_buf.clear();
         }
         let epochs = self
-            .chain
-            .contracts
-            .get(&self.cid)
+            .cids
+            .iter()
+            .filter_map(|cid| self.chain.contracts.get(cid))
             .map(|c| c.epoch.0)
-            .unwrap_or(0);
+            .sum();
         Outcome {
             seed: self.seed,
             events_hash: self.events_hash,
@@ -438,9 +456,10 @@ impl World {
             bound_ms: self.bound_ms,
             answered: self.answered,
             sim_ms: self.now_ms,
-            pool_size: self.pool_size,
-            silent: self.silent,
+            pool_size: self.pool_sizes.iter().copied().max().unwrap_or(0),
+            silent: self.silent.values().copied().max().unwrap_or(0),
             epochs,
+            contracts: self.cids.len(),
         }
     }
 
@@ -449,11 +468,7 @@ impl World {
         self.faulty_phase = true;
         self.heal_ms = self.now_ms + safety_ms;
         self.stop_requests_ms = self.heal_ms + 5_000;
-        let pool: Vec<Address> = self.chain.contracts[&self.cid]
-            .pool
-            .iter()
-            .map(|m| m.address)
-            .collect();
+        let pool: Vec<Address> = self.chain.registered.iter().map(|m| m.address).collect();
         for i in 0..self.nodes.len() {
             // Some hosts withhold chain events from their enclave for a long time.
             self.nodes[i].chain_lag_ms = if self.rng.chance(250) {
@@ -476,49 +491,56 @@ impl World {
         self.trace(|| "contract executing; faults on".into());
     }
 
-    /// At healing, `silent` current pool members go silent for good. One member that holds
-    /// the latest acknowledged state stays responsive (SPEC: liveness needs one responsive
-    /// pool member; a member that never received the state cannot be that member).
+    /// At healing, up to `silent_wanted` members of each pool go silent for good. In every
+    /// pool one member that holds the latest state stays responsive (SPEC: liveness needs one
+    /// responsive pool member; a member that never received the state cannot be that member).
     fn silence_members(&mut self) {
-        let Some(c) = self.chain.contracts.get(&self.cid) else {
-            return;
-        };
-        let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
-        let mut best: Option<((Epoch, Seq), Address)> = None;
-        let mut committed = Seq(0);
-        for a in &pool {
-            let i = self.by_addr[a];
-            let Some(s) = self.nodes[i]
-                .enclave
-                .as_ref()
-                .and_then(|e| e.inspect(self.cid))
-            else {
+        let mut keep = BTreeSet::new();
+        let mut pools = Vec::new();
+        for cid in self.cids.clone() {
+            let Some(c) = self.chain.contracts.get(&cid) else {
                 continue;
             };
-            if let Some((cs, _)) = s.committed {
-                committed = committed.max(cs);
-            }
-            if let Some(h) = &s.head {
-                let key = (s.head_epoch, h.seq);
+            let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
+            let mut best: Option<((Epoch, Seq), Address)> = None;
+            for a in &pool {
+                let i = self.by_addr[a];
+                let Some((h, he)) = self.nodes[i].enclave.as_ref().and_then(|e| e.head(cid)) else {
+                    continue;
+                };
+                let key = (he, h.seq);
                 if best.as_ref().is_none_or(|(bk, _)| key > *bk) {
                     best = Some((key, *a));
                 }
             }
-        }
-        let keep = best.map(|(_, a)| a);
-        let mut cands: Vec<Address> = pool.iter().filter(|a| Some(**a) != keep).copied().collect();
-        let k = self.silent.min(pool.len().saturating_sub(1));
-        self.silent = k;
-        for _ in 0..k {
-            if cands.is_empty() {
-                break;
+            if let Some((_, a)) = best {
+                keep.insert(a);
             }
-            let j = self.rng.below(cands.len() as u64) as usize;
-            let a = cands.remove(j);
-            let i = self.by_addr[&a];
-            self.nodes[i].silent_from_ms = Some(self.now_ms);
-            self.nodes[i].enclave = None;
-            self.trace(|| format!("node {i} silent for good (committed {committed:?})"));
+            pools.push((cid, pool));
+        }
+        for (cid, pool) in pools {
+            let already = pool
+                .iter()
+                .filter(|a| self.nodes[self.by_addr[*a]].silent_from_ms.is_some())
+                .count();
+            let mut cands: Vec<Address> = pool
+                .iter()
+                .filter(|a| !keep.contains(*a))
+                .filter(|a| self.nodes[self.by_addr[*a]].silent_from_ms.is_none())
+                .copied()
+                .collect();
+            let k = self.silent_wanted.min(pool.len().saturating_sub(1));
+            let mut n = already;
+            while n < k && !cands.is_empty() {
+                let j = self.rng.below(cands.len() as u64) as usize;
+                let a = cands.remove(j);
+                let i = self.by_addr[&a];
+                self.nodes[i].silent_from_ms = Some(self.now_ms);
+                self.nodes[i].enclave = None;
+                n += 1;
+                self.trace(|| format!("node {i} silent for good"));
+            }
+            self.silent.insert(cid, n);
         }
     }
 
@@ -536,19 +558,21 @@ impl World {
     }
 
     fn deploy_step(&mut self) {
-        let Some(c) = self.chain.contracts.get(&self.cid) else {
-            return;
-        };
-        for m in &c.pool {
-            self.members_ever.insert(m.address);
-        }
-        if c.phase == Phase::Creation && self.now_ms % 1_000 == 0 {
-            let Some(ex) = c.executor() else { return };
-            let m = Message::Deploy(Deploy {
-                cid: self.cid,
-                code: BANK_CODE.to_vec(),
-            });
-            self.send_packet(ex, m.encode(), false, false);
+        for cid in self.cids.clone() {
+            let Some(c) = self.chain.contracts.get(&cid) else {
+                continue;
+            };
+            for m in &c.pool {
+                self.members_ever.insert(m.address);
+            }
+            if c.phase == Phase::Creation && self.now_ms % 1_000 == 0 {
+                let Some(ex) = c.executor() else { continue };
+                let m = Message::Deploy(Deploy {
+                    cid,
+                    code: BANK_CODE.to_vec(),
+                });
+                self.send_packet(ex, m.encode(), false, false);
+            }
         }
     }
 
@@ -592,17 +616,14 @@ impl World {
             self.push_packet(to, bytes, true, 0);
         }
         // Old chain transactions re-delivered.
-        if self.net_rng.chance(self.faults.replay) {
+        if self.net_rng.chance(self.faults.replay) && !self.cids.is_empty() {
             let i = self.net_rng.below(self.nodes.len() as u64) as usize;
-            let log_len = self
-                .chain
-                .contracts
-                .get(&self.cid)
-                .map_or(0, |c| c.log.len());
-            let cur = self.nodes[i].cursor.get(&self.cid).copied().unwrap_or(0) as usize;
+            let cid = self.cids[self.net_rng.below(self.cids.len() as u64) as usize];
+            let log_len = self.chain.contracts.get(&cid).map_or(0, |c| c.log.len());
+            let cur = self.nodes[i].cursor.get(&cid).copied().unwrap_or(0) as usize;
             if self.node_up(i) && cur > 0 && log_len > 0 {
                 let k = self.net_rng.below(cur as u64) as usize;
-                let tx = self.chain.contracts[&self.cid].log[k].encode();
+                let tx = self.chain.contracts[&cid].log[k].encode();
                 self.deliver(i, Event::Chain(tx), true);
             }
         }
@@ -671,25 +692,24 @@ impl World {
     }
 
     fn malicious_step(&mut self, u: usize) {
-        let Some(ex) = self
-            .chain
-            .contracts
-            .get(&self.cid)
-            .and_then(|c| c.executor())
-        else {
+        if self.cids.is_empty() {
+            return;
+        }
+        let cid = self.cids[self.net_rng.below(self.cids.len() as u64) as usize];
+        let Some(ex) = self.chain.contracts.get(&cid).and_then(|c| c.executor()) else {
             return;
         };
         let kind = self.net_rng.below(5);
         let bytes = match kind {
             0 => {
                 // Bad signature.
-                let (mut req, _, _) = self.make_request(u, Op::Add);
+                let (mut req, _, _) = self.make_request(u, Op::Add, cid);
                 req.sig[0] ^= 1;
                 Message::Request(req).encode()
             }
             1 => {
                 // Replayed nonce with different content.
-                let (mut req, _, _) = self.make_request(u, Op::Add);
+                let (mut req, _, _) = self.make_request(u, Op::Add, cid);
                 req.nonce = 1;
                 let id = self.users[u].id.clone();
                 req.sig = id.sign(&req.digest());
@@ -697,7 +717,7 @@ impl World {
             }
             2 => {
                 // Huge input.
-                let (mut req, _, _) = self.make_request(u, Op::Add);
+                let (mut req, _, _) = self.make_request(u, Op::Add, cid);
                 req.body = vec![7u8; pose_enclave::limits::INPUT_BYTES_MAX + 4096];
                 let id = self.users[u].id.clone();
                 req.sig = id.sign(&req.digest());
@@ -712,7 +732,7 @@ impl World {
             }
             _ => {
                 // Another user's request replayed under a forged identity claim.
-                let (mut req, _, _) = self.make_request(u, Op::Add);
+                let (mut req, _, _) = self.make_request(u, Op::Add, cid);
                 req.user = self.users[0].id.address;
                 Message::Request(req).encode()
             }
@@ -722,7 +742,7 @@ impl World {
         self.push_packet(ex, bytes, kind != 1, 0);
     }
 
-    fn make_request(&mut self, u: usize, op: Op) -> (Request, [u8; 32], Vec<u8>) {
+    fn make_request(&mut self, u: usize, op: Op, cid: ContractId) -> (Request, [u8; 32], Vec<u8>) {
         let nonce = self.users[u].next_nonce;
         self.users[u].next_nonce += 1;
         let mut marker = MARKER.to_vec();
@@ -753,7 +773,7 @@ impl World {
         let key = self
             .chain
             .contracts
-            .get(&self.cid)
+            .get(&cid)
             .and_then(|c| c.contract_key)
             .unwrap_or([0; 32]);
         let body = {
@@ -761,7 +781,7 @@ impl World {
             ideal::box_seal(&reg, &mut self.rng, &key, &plain)
         };
         let mut req = Request {
-            cid: self.cid,
+            cid,
             user: self.users[u].id.address,
             nonce,
             kind: if op == Op::Query {
@@ -777,23 +797,28 @@ impl World {
     }
 
     fn users_step(&mut self) {
-        let Some(c) = self.chain.contracts.get(&self.cid) else {
-            return;
-        };
-        if c.phase != Phase::Executing {
+        let executing: Vec<ContractId> = self
+            .cids
+            .iter()
+            .copied()
+            .filter(|c| self.chain.contracts.get(c).map(|x| x.phase) == Some(Phase::Executing))
+            .collect();
+        if executing.is_empty() {
             return;
         }
-        let ex = c.executor();
+        let executor =
+            |w: &World, cid: ContractId| w.chain.contracts.get(&cid).and_then(|c| c.executor());
         let active = self.now_ms < self.stop_requests_ms;
         let n_honest = self.users.len() - 1;
         for u in 0..n_honest {
             if active && self.now_ms >= self.users[u].next_action_ms {
                 self.users[u].next_action_ms = self.now_ms + self.rng.range(300, 3_000);
                 let r = self.rng.below(100);
+                let cid = executing[self.rng.below(executing.len() as u64) as usize];
                 if r < 12 {
                     let v = self.rng.range(1, 100) as u128;
                     let addr = self.users[u].id.address;
-                    let call = ManagerCall::Deposit { cid: self.cid };
+                    let call = ManagerCall::Deposit { cid };
                     let res = self.chain.submit(addr, v, call);
                     self.trace(|| format!("user {u} deposits {v}: {res:?}", res = res.is_ok()));
                 } else {
@@ -803,12 +828,13 @@ impl World {
                         30..=34 => Op::Query,
                         _ => Op::Add,
                     };
-                    let (req, reply_key, marker) = self.make_request(u, op);
+                    let (req, reply_key, marker) = self.make_request(u, op, cid);
                     let bytes = Message::Request(req.clone()).encode();
                     let nonce = req.nonce;
                     self.users[u].reqs.insert(
                         nonce,
                         UReq {
+                            cid,
                             op,
                             req,
                             bytes: bytes.clone(),
@@ -820,8 +846,8 @@ impl World {
                             challenge: None,
                         },
                     );
-                    self.trace(|| format!("user {u} sends {op:?} nonce {nonce}"));
-                    if let Some(ex) = ex {
+                    self.trace(|| format!("user {u} sends {op:?} nonce {nonce} to {cid:?}"));
+                    if let Some(ex) = executor(self, cid) {
                         self.send_packet(ex, bytes, true, false);
                     }
                 }
@@ -834,7 +860,7 @@ impl World {
                 .map(|(n, _)| *n)
                 .collect();
             for n in nonces {
-                let (sent, last, op, chal, bytes) = {
+                let (sent, last, op, chal, bytes, cid) = {
                     let r = &self.users[u].reqs[&n];
                     (
                         r.sent_ms,
@@ -842,6 +868,7 @@ impl World {
                         r.op,
                         r.challenge,
                         r.bytes.clone(),
+                        r.cid,
                     )
                 };
                 if self.now_ms >= last + RETRY_MS {
@@ -849,7 +876,7 @@ impl World {
                     if let Some(r) = self.users[u].reqs.get_mut(&n) {
                         r.last_sent_ms = now;
                     }
-                    if let Some(ex) = ex {
+                    if let Some(ex) = executor(self, cid) {
                         self.send_packet(ex, bytes.clone(), true, false);
                     }
                 }
@@ -860,7 +887,7 @@ impl World {
                     None if self.now_ms >= sent + CHALLENGE_AFTER_MS => {
                         let req_bytes = self.users[u].reqs[&n].req.encode();
                         let call = ManagerCall::Challenge {
-                            cid: self.cid,
+                            cid,
                             request: req_bytes,
                         };
                         let addr = self.users[u].id.address;
@@ -878,14 +905,14 @@ impl World {
                         }
                     }
                     Some(id) => {
-                        let ch = self.chain.contracts[&self.cid].challenges.get(&id).cloned();
+                        let ch = self.chain.contracts[&cid].challenges.get(&id).cloned();
                         if let Some(ch) = ch {
                             if let Some(reply) = ch.reply {
                                 self.user_reply(u, &reply, true);
                             } else if ch.open && self.now_ms / 1000 > ch.deadline_secs {
                                 let addr = self.users[u].id.address;
                                 let call = ManagerCall::TimeoutChallenge {
-                                    cid: self.cid,
+                                    cid,
                                     challenge_id: id,
                                 };
                                 if self.chain.submit(addr, 0, call).is_ok() {
@@ -909,13 +936,13 @@ impl World {
 
     fn check_reply(&mut self, u: usize, r: Reply, via_chain: bool) {
         let ok = ideal::verify(&self.registry.borrow(), &r.executor, &r.digest(), &r.sig);
-        if !ok || !self.members_ever.contains(&r.executor) || r.cid != self.cid {
+        if !ok || !self.members_ever.contains(&r.executor) {
             return;
         }
         let Some(req) = self.users[u].reqs.get(&r.nonce) else {
             return;
         };
-        if req.answered_ms.is_some() || req.req.digest() != r.request_digest {
+        if req.answered_ms.is_some() || req.req.digest() != r.request_digest || r.cid != req.cid {
             return;
         }
         if r.output.len() < 24 {
@@ -961,8 +988,8 @@ impl World {
             )
         });
         if op != Op::Query {
-            self.receipted.insert((r.user, r.nonce));
-            self.check_receipt(r.epoch, r.seq, r.state_hash);
+            self.receipted.insert((r.cid, r.user, r.nonce));
+            self.check_receipt(r.cid, r.epoch, r.seq, r.state_hash);
         }
     }
 
@@ -1058,29 +1085,31 @@ impl World {
     }
 
     fn feed_chain(&mut self) {
-        let Some(c) = self.chain.contracts.get(&self.cid) else {
-            return;
-        };
-        let log = c.log.clone();
-        for i in 0..self.nodes.len() {
-            if !self.node_up(i) {
+        for cid in self.cids.clone() {
+            let Some(c) = self.chain.contracts.get(&cid) else {
                 continue;
-            }
-            loop {
-                let cur = self.nodes[i].cursor.get(&self.cid).copied().unwrap_or(0) as usize;
-                let Some(tx) = log.get(cur) else { break };
-                let lag = if self.faulty_phase {
-                    self.nodes[i].chain_lag_ms
-                } else {
-                    0
-                };
-                if tx.block_time_secs * 1000 + lag > self.now_ms {
-                    break;
-                }
-                self.nodes[i].cursor.insert(self.cid, cur as u64 + 1);
-                self.deliver(i, Event::Chain(tx.encode()), false);
+            };
+            let log = c.log.clone();
+            for i in 0..self.nodes.len() {
                 if !self.node_up(i) {
-                    break;
+                    continue;
+                }
+                loop {
+                    let cur = self.nodes[i].cursor.get(&cid).copied().unwrap_or(0) as usize;
+                    let Some(tx) = log.get(cur) else { break };
+                    let lag = if self.faulty_phase {
+                        self.nodes[i].chain_lag_ms
+                    } else {
+                        0
+                    };
+                    if tx.block_time_secs * 1000 + lag > self.now_ms {
+                        break;
+                    }
+                    self.nodes[i].cursor.insert(cid, cur as u64 + 1);
+                    self.deliver(i, Event::Chain(tx.encode()), false);
+                    if !self.node_up(i) {
+                        break;
+                    }
                 }
             }
         }
@@ -1090,14 +1119,18 @@ impl World {
         let Some(e) = &self.nodes[i].enclave else {
             return Vec::new();
         };
-        let Some(v) = e.view(self.cid) else {
-            return Vec::new();
-        };
-        let (seq, hash, he) = match e.head(self.cid) {
-            Some((h, he)) => (h.seq, h.hash(), he),
-            None => (Seq(0), Hash32::default(), Epoch(0)),
-        };
-        vec![(seq, hash, he, v.hashes.len(), v.epoch)]
+        let mut out = Vec::new();
+        for cid in &self.cids {
+            let Some(v) = e.view(*cid) else {
+                continue;
+            };
+            let (seq, hash, he) = match e.head(*cid) {
+                Some((h, he)) => (h.seq, h.hash(), he),
+                None => (Seq(0), Hash32::default(), Epoch(0)),
+            };
+            out.push((seq, hash, he, v.hashes.len(), v.epoch));
+        }
+        out
     }
 
     /// Hands `ev` to node `i`; returns true if the enclave accepted it. For a replay (a
@@ -1218,7 +1251,7 @@ impl World {
                 }
             }
             Ok(Message::Ack(a)) => {
-                match self.acks.get(&(a.epoch, a.seq)) {
+                match self.acks.get(&(a.cid, a.epoch, a.seq)) {
                     Some(h) if *h != a.state_hash => {
                         let (e, s) = (a.epoch, a.seq);
                         self.fail(Failure::Correctness(format!(
@@ -1229,10 +1262,10 @@ impl World {
                     }
                     Some(_) => return,
                     None => {
-                        self.acks.insert((a.epoch, a.seq), a.state_hash);
+                        self.acks.insert((a.cid, a.epoch, a.seq), a.state_hash);
                     }
                 }
-                self.check_acked(a.epoch, a.seq, a.state_hash);
+                self.check_acked(a.cid, a.epoch, a.seq, a.state_hash);
             }
             _ => {}
         }
@@ -1257,9 +1290,11 @@ impl World {
         Some(cs == anc_seq && ch == anc)
     }
 
-    fn check_acked(&mut self, e: Epoch, s: Seq, h: Hash32) {
-        let Some(&(re, rs, rh)) = self
-            .receipts
+    fn check_acked(&mut self, cid: ContractId, e: Epoch, s: Seq, h: Hash32) {
+        let Some(receipts) = self.receipts.get(&cid) else {
+            return;
+        };
+        let Some(&(re, rs, rh)) = receipts
             .iter()
             .filter(|(re, _, _)| *re <= e)
             .max_by_key(|(_, rs, _)| *rs)
@@ -1283,8 +1318,12 @@ impl World {
         }
     }
 
-    fn check_receipt(&mut self, e: Epoch, s: Seq, h: Hash32) {
-        if let Some(&(_, rs, rh)) = self.receipts.iter().max_by_key(|(_, rs, _)| *rs) {
+    fn check_receipt(&mut self, cid: ContractId, e: Epoch, s: Seq, h: Hash32) {
+        let best = self
+            .receipts
+            .get(&cid)
+            .and_then(|v| v.iter().max_by_key(|(_, rs, _)| *rs).copied());
+        if let Some((_, rs, rh)) = best {
             let ok = if s >= rs {
                 self.descends(rs, rh, s, h)
             } else {
@@ -1297,18 +1336,24 @@ impl World {
                 )));
             }
         }
-        if self.acks.get(&(e, s)).is_some_and(|x| *x != h) {
+        if self.acks.get(&(cid, e, s)).is_some_and(|x| *x != h) {
             self.fail(Failure::Correctness(format!(
                 "one history: receipt at epoch {} seq {} differs from the acked state",
                 e.0, s.0
             )));
         }
-        self.receipts.push((e, s, h));
+        self.receipts.entry(cid).or_default().push((e, s, h));
     }
 
     /// Exactly once and conservation on every changed state.
     fn check_states(&mut self) {
-        let Some(c) = self.chain.contracts.get(&self.cid) else {
+        for cid in self.cids.clone() {
+            self.check_states_of(cid);
+        }
+    }
+
+    fn check_states_of(&mut self, cid: ContractId) {
+        let Some(c) = self.chain.contracts.get(&cid) else {
             return;
         };
         if c.paid_wei > c.deposited_wei {
@@ -1317,30 +1362,33 @@ impl World {
             ));
             return;
         }
-        while self.deposits_prefix.len() <= c.log.len() {
-            let k = self.deposits_prefix.len() - 1;
+        let prefix = self.deposits_prefix.entry(cid).or_insert_with(|| vec![0]);
+        while prefix.len() <= c.log.len() {
+            let k = prefix.len() - 1;
             let add = match c.log[k].call {
                 ManagerCall::Deposit { .. } => c.log[k].value_wei,
                 _ => 0,
             };
-            let last = self.deposits_prefix[k];
-            self.deposits_prefix.push(last + add);
+            let last = prefix[k];
+            prefix.push(last + add);
         }
+        let prefix = prefix.clone();
+        let mut max_decided = self.max_decided.get(&cid).copied().unwrap_or(0);
         let paid = c.paid_wei;
         let mut problems = Vec::new();
         for i in 0..self.nodes.len() {
             let Some(e) = &self.nodes[i].enclave else {
                 continue;
             };
-            let Some((head, he)) = e.head(self.cid) else {
+            let Some((head, he)) = e.head(cid) else {
                 continue;
             };
-            self.max_decided = self.max_decided.max(head.payouts_decided_wei);
+            max_decided = max_decided.max(head.payouts_decided_wei);
             let key = (he, head.seq, head.chain_pos);
-            if self.head_seen.get(&i) == Some(&key) {
+            if self.head_seen.get(&(i, cid)) == Some(&key) {
                 continue;
             }
-            self.head_seen.insert(i, key);
+            self.head_seen.insert((i, cid), key);
             for (k, v) in &head.contract.storage {
                 if k.starts_with(b"x/") && v.as_slice() != 1u64.to_be_bytes() {
                     problems.push(format!(
@@ -1357,8 +1405,7 @@ impl World {
                     head.seq.0, head.payouts_decided_wei, head.deposits_credited_wei
                 ));
             }
-            let expect = self
-                .deposits_prefix
+            let expect = prefix
                 .get(head.chain_pos as usize)
                 .copied()
                 .unwrap_or(u128::MAX);
@@ -1369,10 +1416,10 @@ impl World {
                 ));
             }
         }
-        if paid > self.max_decided {
+        self.max_decided.insert(cid, max_decided);
+        if paid > max_decided {
             problems.push(format!(
-                "conservation: chain paid {paid} but enclaves decided only {}",
-                self.max_decided
+                "conservation: chain paid {paid} but enclaves decided only {max_decided}"
             ));
         }
         if let Some(p) = problems.into_iter().next() {
@@ -1381,34 +1428,29 @@ impl World {
     }
 
     fn final_checks(&mut self) {
-        // Every receipted request is in the executor's latest state (no lost answer).
-        let Some(ex) = self
-            .chain
-            .contracts
-            .get(&self.cid)
-            .and_then(|c| c.executor())
-        else {
-            return;
-        };
-        let Some(i) = self.by_addr.get(&ex).copied() else {
-            return;
-        };
-        let Some(head) = self.nodes[i]
-            .enclave
-            .as_ref()
-            .and_then(|e| e.inspect(self.cid))
-            .and_then(|s| s.head)
-        else {
-            return;
-        };
-        for (u, n) in self.receipted.clone() {
-            if !head.requests.contains_key(&(u, n)) {
+        // Every receipted request is in its executor's latest state (no lost answer).
+        for cid in self.cids.clone() {
+            let Some(ex) = self.chain.contracts.get(&cid).and_then(|c| c.executor()) else {
+                continue;
+            };
+            let Some(i) = self.by_addr.get(&ex).copied() else {
+                continue;
+            };
+            let Some((head, _)) = self.nodes[i].enclave.as_ref().and_then(|e| e.head(cid)) else {
+                continue;
+            };
+            let missing = self
+                .receipted
+                .iter()
+                .filter(|(c, _, _)| *c == cid)
+                .find(|(_, u, n)| !head.requests.contains_key(&(*u, *n)))
+                .copied();
+            if let Some((_, u, n)) = missing {
                 self.fail(Failure::Correctness(format!(
-                    "lost answer: receipted request {u}/{n} missing from the executor's state"
+                    "lost answer: receipted request {u}/{n} missing from the state of the executor of {cid:?}"
                 )));
                 return;
             }
-            let _ = exec_key(&u, n);
         }
     }
 }
