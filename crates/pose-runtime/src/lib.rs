@@ -7,9 +7,15 @@
 //! Architecture invariant: a call that fails (trap, fuel exhausted, memory limit, bad module)
 //! leaves the [`ContractState`] exactly as it was.
 
+mod host;
+pub mod limits;
 pub mod state;
+mod wasmtime_engine;
 
+pub use host::{ERR_INSUFFICIENT_BALANCE, HOST_FUNCTIONS, HOST_MODULE};
+pub use limits::EngineLimits;
 pub use state::ContractState;
+pub use wasmtime_engine::{code_hash, EngineOptions, WasmtimeEngine};
 
 use pose_types::{Address, Hash32};
 

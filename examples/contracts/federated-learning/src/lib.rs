@@ -1,0 +1,216 @@
+//! Federated-learning aggregation: participants submit `f32` model updates with a weight
+//! (for example their number of training samples); `aggregate` writes the weighted average
+//! into the global model, which anyone can read.
+//!
+//! Input of `init`: `params: u32` (the model size). The creator becomes the coordinator.
+//!
+//! Input of `call` (first byte selects the operation, integers little-endian):
+//! - `1 weight:f32 update:[f32; params]`: submit (or replace) the caller's update.
+//! - `2`: aggregate the submitted updates into the global model; returns the new round number.
+//! - `3`: (coordinator) drop all submissions and start a new round.
+//! - `4`: read the global model: `round:u64 model:[f32; params]`.
+//!
+//! Input of `query`: `4` as above, or `5` for `params:u32 participants:u32 round:u64`.
+//!
+//! Storage: updates are kept as raw little-endian `f32` bytes, one value per participant, so
+//! `aggregate` streams them chunk by chunk (see `fl-core`) instead of loading them whole.
+
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use fl_core::{weighted_average, AggregateError, Updates, CHUNK_PARAMS};
+use pose_contract_sdk::{
+    ensure, entry_points, env, fail, Address, Error, Item, Map, Reader, Value, Writer,
+};
+
+/// Largest model accepted: the runtime's default storage value limit is 16 MiB.
+const PARAMS_MAX: u32 = 4 << 20;
+/// Most participants per round.
+const PARTICIPANTS_MAX: usize = 1_000;
+
+const PARAMS: Item<u32> = Item::new(b"params");
+const COORDINATOR: Item<Address> = Item::new(b"coordinator");
+const ROUND: Item<u64> = Item::new(b"round");
+/// Concatenated 20-byte addresses of this round's participants, in order of first submission.
+const PARTICIPANTS: Item<Vec<u8>> = Item::new(b"participants");
+const WEIGHTS: Map<Address, f32> = Map::new(b"w/");
+const GLOBAL_KEY: &[u8] = b"global";
+
+fn update_key(who: &Address) -> Vec<u8> {
+    let mut k = b"u/".to_vec();
+    k.extend_from_slice(&who.0);
+    k
+}
+
+fn participants() -> Vec<Address> {
+    PARTICIPANTS
+        .get()
+        .unwrap_or_default()
+        .chunks_exact(20)
+        .map(|c| {
+            let mut a = [0u8; 20];
+            a.copy_from_slice(c);
+            Address(a)
+        })
+        .collect()
+}
+
+fn params() -> Result<usize, Error> {
+    match PARAMS.get() {
+        Some(p) => Ok(p as usize),
+        None => fail!("contract not initialised"),
+    }
+}
+
+fn init(input: &[u8]) -> Result<Vec<u8>, Error> {
+    let p = u32::from_bytes(input)?;
+    ensure!(
+        p > 0 && p <= PARAMS_MAX,
+        "model size must be 1..={PARAMS_MAX} parameters, got {p}"
+    );
+    PARAMS.set(&p);
+    COORDINATOR.set(&env::caller());
+    ROUND.set(&0);
+    Ok(Vec::new())
+}
+
+fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    let p = params()?;
+    let weight: f32 = r.read()?;
+    ensure!(
+        weight.is_finite() && weight > 0.0,
+        "weight must be finite and positive"
+    );
+    let bytes = r.bytes(p * 4)?;
+    r.finish()?;
+    ensure!(
+        bytes
+            .chunks_exact(4)
+            .all(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()),
+        "update contains a NaN or infinite parameter"
+    );
+    let who = env::caller();
+    if WEIGHTS.get(&who).is_none() {
+        let mut list = PARTICIPANTS.get().unwrap_or_default();
+        ensure!(
+            list.len() / 20 < PARTICIPANTS_MAX,
+            "round is full ({PARTICIPANTS_MAX} participants)"
+        );
+        list.extend_from_slice(&who.0);
+        PARTICIPANTS.set(&list);
+    }
+    WEIGHTS.set(&who, &weight);
+    env::storage_set(&update_key(&who), bytes);
+    Ok(Vec::new())
+}
+
+/// Streams each participant's update out of storage, one chunk at a time.
+struct StoredUpdates {
+    keys: Vec<Vec<u8>>,
+    weights: Vec<f32>,
+    buf: Vec<f32>,
+}
+
+impl Updates for StoredUpdates {
+    fn count(&self) -> usize {
+        self.keys.len()
+    }
+    fn weight(&self, i: usize) -> f32 {
+        self.weights[i]
+    }
+    fn chunk(&mut self, i: usize, offset: usize, len: usize) -> Option<&[f32]> {
+        let buf = &mut self.buf[..len];
+        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf))?;
+        (n == len * 4).then_some(&*buf)
+    }
+}
+
+fn aggregate() -> Result<Vec<u8>, Error> {
+    let p = params()?;
+    let who = participants();
+    let mut src = StoredUpdates {
+        weights: who.iter().map(|a| WEIGHTS.get(a).unwrap_or(0.0)).collect(),
+        keys: who.iter().map(update_key).collect(),
+        buf: vec![0f32; CHUNK_PARAMS],
+    };
+    let mut model = vec![0f32; p];
+    match weighted_average(&mut src, &mut model) {
+        Ok(()) => {}
+        Err(AggregateError::NoUpdates) => fail!("no updates submitted in this round"),
+        Err(AggregateError::BadWeights) => fail!("the sum of the weights is not finite"),
+        Err(AggregateError::ShortUpdate(i)) => fail!("update of participant {i} is short"),
+    }
+    env::storage_set(GLOBAL_KEY, bytemuck::cast_slice(&model));
+    let round = ROUND.get_or(0) + 1;
+    ROUND.set(&round);
+    let mut ev = Writer::new();
+    ev.bytes(b"aggregated").put(&round).put(&(who.len() as u32));
+    env::emit(&ev.into_vec());
+    Ok(round.to_le_bytes().to_vec())
+}
+
+fn new_round() -> Result<Vec<u8>, Error> {
+    ensure!(
+        COORDINATOR.get() == Some(env::caller()),
+        "only the coordinator starts a new round"
+    );
+    for who in participants() {
+        WEIGHTS.remove(&who);
+        env::storage_remove(&update_key(&who));
+    }
+    PARTICIPANTS.remove();
+    Ok(Vec::new())
+}
+
+fn read_global() -> Result<Vec<u8>, Error> {
+    let mut out = Writer::new();
+    out.put(&ROUND.get_or(0));
+    if let Some(model) = env::storage_get(GLOBAL_KEY) {
+        out.bytes(&model);
+    }
+    Ok(out.into_vec())
+}
+
+fn call(input: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut r = Reader::new(input);
+    match r.read::<u8>()? {
+        1 => submit(&mut r),
+        2 => {
+            r.finish()?;
+            aggregate()
+        }
+        3 => {
+            r.finish()?;
+            new_round()
+        }
+        4 => {
+            r.finish()?;
+            read_global()
+        }
+        op => fail!("unknown operation {op}"),
+    }
+}
+
+fn query(input: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut r = Reader::new(input);
+    let op = r.read::<u8>()?;
+    r.finish()?;
+    match op {
+        4 => read_global(),
+        5 => {
+            let mut out = Writer::new();
+            out.put(&(params()? as u32))
+                .put(&(participants().len() as u32))
+                .put(&ROUND.get_or(0));
+            Ok(out.into_vec())
+        }
+        op => fail!("unknown query {op}"),
+    }
+}
+
+entry_points!(init = init, call = call, query = query);
