@@ -2,7 +2,8 @@
 //! [`TeePlatform`] (secp256k1 signatures, X25519 sealed boxes, XChaCha20-Poly1305, counter-
 //! protected sealing), the model chain checking signatures with `ecrecover` semantics. Covers
 //! creation, a call answered off-chain, a silent executor replaced after a challenge and the
-//! challenge answered on-chain by the next member, and sealed-state rollback refusal.
+//! challenge answered on-chain by the next member, sealed-state rollback refusal, and an
+//! example Wasm contract on the real engine paying out through the manager.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -14,6 +15,7 @@ use pose_enclave::{
     Action, Config, Deploy, Deployment, Enclave, Event, ManagerCall, Member, Message, Phase,
     Platform, Reply, Request, RequestKind, SealError, TeePlatform,
 };
+use pose_runtime::{ContractEngine, WasmtimeEngine};
 use pose_sim::bank::{bank_code_hash, BankEngine, BANK_CODE};
 use pose_sim::model::ModelChain;
 use pose_tee::{ManualClock, Randomness, SoftwarePlatform, SoftwareTee, Tee, Vendor};
@@ -40,6 +42,10 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
+        Self::with_engine(|| Box::new(BankEngine))
+    }
+
+    fn with_engine(engine: impl Fn() -> Box<dyn ContractEngine + Send>) -> Self {
         let vendor = Vendor::new(SigningKey::from_bytes(&[7; 32]).expect("vendor key"));
         let deployment = Deployment {
             chain_id: 31337,
@@ -79,7 +85,7 @@ impl Net {
             });
             nodes.push(Enclave::new(
                 TeePlatform::new(tee),
-                Box::new(BankEngine),
+                engine(),
                 config.clone(),
             ));
         }
@@ -189,20 +195,32 @@ impl Net {
 }
 
 fn request(net: &Net, user: &SigningKey, nonce: u64, rng: &mut ChaCha20Rng) -> (Request, [u8; 32]) {
+    let mut input = vec![b'A'];
+    input.extend_from_slice(&nonce.to_be_bytes());
+    input.extend_from_slice(MARKER);
+    request_with(net, user, nonce, RequestKind::Call, &input, rng)
+}
+
+fn request_with(
+    net: &Net,
+    user: &SigningKey,
+    nonce: u64,
+    kind: RequestKind,
+    input: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> (Request, [u8; 32]) {
     let key = net.chain.contracts[&CID]
         .contract_key
         .expect("creation completed");
     let reply_key = [nonce as u8 + 100; 32];
     let mut plain = reply_key.to_vec();
-    plain.push(b'A');
-    plain.extend_from_slice(&nonce.to_be_bytes());
-    plain.extend_from_slice(MARKER);
+    plain.extend_from_slice(input);
     let body = seal_to(&EncPublicKey(key), b"pose.box.v1", &plain, rng).expect("sealed box");
     let mut req = Request {
         cid: CID,
         user: user.address(),
         nonce,
-        kind: RequestKind::Call,
+        kind,
         body,
         sig: Vec::new(),
     };
@@ -323,4 +341,78 @@ fn the_tee_refuses_a_rolled_back_blob() {
     let k = bad.len() - 1;
     bad[k] ^= 1;
     assert!(p.unseal(&bad).is_err());
+}
+
+/// The real Wasm engine with an example contract (token/escrow): a deposit is credited, a
+/// withdrawal decided by the contract is paid out on-chain, and a query reads the rest.
+#[test]
+fn a_wasm_contract_pays_out_through_the_manager() {
+    let code = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/contracts/wasm/token_escrow.wasm"
+    ))
+    .expect("the example contract is committed");
+    let code_hash = WasmtimeEngine::new()
+        .expect("engine")
+        .load(&code)
+        .expect("the example loads");
+    let mut net = Net::with_engine(|| Box::new(WasmtimeEngine::new().expect("engine")));
+    let user = SigningKey::from_bytes(&[9; 32]).expect("user key");
+    net.user = user.address();
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let create = ManagerCall::CreateContract {
+        code_hash,
+        pool_size: 2,
+        params: Params::default(),
+    };
+    net.chain
+        .submit(net.user, 0, create)
+        .expect("createContract");
+    net.step();
+    let ex = net.chain.contracts[&CID].executor().expect("executor");
+    net.queue
+        .push_back((ex, Message::Deploy(Deploy { cid: CID, code }).encode()));
+    net.run_until(20_000, |n| {
+        n.chain.contracts[&CID].phase == Phase::Executing
+    });
+    let u = net.user;
+    net.chain
+        .submit(u, 100, ManagerCall::Deposit { cid: CID })
+        .expect("deposit");
+    // Withdraw 40 (op 2, little-endian u128).
+    let mut input = vec![2u8];
+    input.extend_from_slice(&40u128.to_le_bytes());
+    let (req, key) = request_with(&net, &user, 1, RequestKind::Call, &input, &mut rng);
+    let e = net.executor();
+    net.queue.push_back((
+        net.nodes[e].address(),
+        Message::Request(req.clone()).encode(),
+    ));
+    net.run_until(20_000, |n| {
+        n.chain.contracts[&CID].paid_wei == 40 && !n.user_inbox.is_empty()
+    });
+    assert_eq!(net.chain.paid_to.get(&u), Some(&40));
+    assert_eq!(net.chain.contracts[&CID].balance_wei, 60);
+    let Ok(Message::Reply(r)) = Message::decode(&net.user_inbox[0]) else {
+        panic!("expected a reply");
+    };
+    open_reply(&r, &req, &key);
+    // Query the balance left inside the contract (op 1 who:address).
+    let mut q = vec![1u8];
+    q.extend_from_slice(&u.0);
+    let (req, key) = request_with(&net, &user, 2, RequestKind::Query, &q, &mut rng);
+    net.queue.push_back((
+        net.nodes[e].address(),
+        Message::Request(req.clone()).encode(),
+    ));
+    net.run_until(5_000, |n| n.user_inbox.len() >= 2);
+    let Ok(Message::Reply(r)) = Message::decode(&net.user_inbox[1]) else {
+        panic!("expected a query reply");
+    };
+    let out = open_reply(&r, &req, &key);
+    assert_eq!(
+        out,
+        60u128.to_le_bytes().to_vec(),
+        "balance after the payout"
+    );
 }
