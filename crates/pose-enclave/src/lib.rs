@@ -1,3 +1,715 @@
 //! The POSE protocol as a sans-IO state machine: events in (messages, chain events, timers),
 //! actions out (messages, chain transactions, replies, sealed state). No I/O, clocks or OS
-//! randomness: time and randomness come in through the TEE trait.
+//! randomness: time is an argument and randomness comes in through [`Platform`].
+//!
+//! # Call order
+//!
+//! A host owns one [`Enclave`] and calls [`Enclave::handle`]`(now_ms, event)` for every
+//! network message ([`Event::Message`]), every confirmed manager transaction of a contract
+//! ([`Event::Chain`], in log order), and at least every [`TICK_MS`] ([`Event::Tick`]). It then
+//! executes the returned actions **in order**: a [`Action::Persist`] comes before any message
+//! that depends on it, so a host that stores the blob before sending keeps the enclave's
+//! promises across a crash. `now_ms` is untrusted: it must never decrease (else
+//! [`Rejection::TimeWentBackwards`]). After a restart the host calls [`Enclave::restore`] with
+//! the latest blob; an older blob is refused ([`Rejection::StaleSealedState`]).
+//!
+//! Every message is checked (decoding, signature, epoch, sequence number, chain facts, AEAD)
+//! before it changes anything; a bad one returns a typed [`Rejection`] and leaves the enclave
+//! exactly as it was.
+//!
+//! # Roles
+//!
+//! Per contract an enclave is the **executor** (the pool member at the current epoch's index)
+//! or a **watchdog**. See docs/protocol.md section 5 for the state machine.
+
+#![forbid(unsafe_code)]
+
+pub mod chain;
+pub mod codec;
+pub mod limits;
+pub mod platform;
+pub mod state;
+pub mod tee_platform;
+pub mod wire;
+
+mod exec;
+
+use std::collections::BTreeMap;
+
+use pose_runtime::ContractEngine;
+use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
+
+pub use chain::{ChainTx, Deployment, Effect, ManagerCall, Member, Params, PayoutLine};
+pub use platform::{Platform, SealError, Signature};
+pub use state::{AppState, Phase, Record, Secrets, View};
+pub use tee_platform::TeePlatform;
+pub use wire::{Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
+
+use codec::{DecodeError, Reader, Writer};
+use exec::ExecState;
+
+/// How often the host should deliver [`Event::Tick`], in milliseconds.
+pub const TICK_MS: u64 = 250;
+/// How long the executor waits before resending a state to a member that has not acked it.
+pub const RETRANSMIT_MS: u64 = 1_000;
+/// How long the enclave waits before resubmitting a chain transaction it has not seen included.
+pub const RESUBMIT_MS: u64 = 4_000;
+
+/// A deliberately wrong behaviour, to show that the simulator's invariant checks bite.
+/// Ignored unless the crate is built with the `bug-injection` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// The executor replies as soon as it sends an update, before the acks.
+    ReplyBeforeAcks,
+    /// Watchdogs accept updates from an executor of an older epoch (skipping both the epoch
+    /// check and the check that the executor folded every executor change).
+    AcceptOldEpoch,
+    /// The executor does not check `(user, nonce)` before executing.
+    SkipNonceCheck,
+    /// Deposits are credited twice.
+    DoubleCreditDeposit,
+    /// State updates carry the state in plaintext.
+    LeakPlaintext,
+    /// A sealed blob older than the latest seal is accepted (through
+    /// [`Platform::unseal_stale_for_bug_injection`]).
+    AcceptStaleSeal,
+}
+
+/// Static configuration of an enclave.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Chain id and manager address.
+    pub deployment: Deployment,
+    /// The TEE vendor's address (attestations are its signatures).
+    pub vendor: Address,
+    /// The measurement of the enclave program pool members must run.
+    pub measurement: Hash32,
+    /// The injected bug (only with the `bug-injection` feature).
+    pub bug: Option<Bug>,
+}
+
+/// Something that happened outside the enclave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes from the network (a user or another enclave).
+    Message(Vec<u8>),
+    /// A confirmed manager transaction ([`ChainTx::encode`]).
+    Chain(Vec<u8>),
+    /// Time passed.
+    Tick,
+}
+
+/// Something the host must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send bytes to a user or an enclave.
+    Send {
+        /// The recipient's address.
+        to: Address,
+        /// An encoded [`Message`].
+        bytes: Vec<u8>,
+    },
+    /// Submit a manager transaction (calldata of a [`ManagerCall`]).
+    Submit {
+        /// The calldata.
+        calldata: Vec<u8>,
+    },
+    /// Store this sealed blob, replacing the previous one, before executing later actions.
+    Persist {
+        /// The sealed blob.
+        blob: Vec<u8>,
+    },
+}
+
+/// Why an event was refused. The enclave is unchanged after every rejection.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The bytes did not decode.
+    #[error("malformed input: {0}")]
+    Malformed(#[from] DecodeError),
+    /// `now_ms` went backwards; the host must pass a monotonic clock.
+    #[error("time went backwards: {now_ms} ms < {last_ms} ms")]
+    TimeWentBackwards {
+        /// The time passed.
+        now_ms: u64,
+        /// The last time seen.
+        last_ms: u64,
+    },
+    /// A signature did not verify: the sender is faulty or the bytes were altered.
+    #[error("bad signature from {0}")]
+    BadSignature(Address),
+    /// The enclave does not serve this contract.
+    #[error("unknown contract {0:?}")]
+    UnknownContract(ContractId),
+    /// The message belongs to an older epoch (replayed or from a replaced executor).
+    #[error("stale epoch {got:?}, current {current:?}")]
+    StaleEpoch {
+        /// Epoch in the message.
+        got: Epoch,
+        /// The enclave's epoch.
+        current: Epoch,
+    },
+    /// The message is from a newer epoch than the enclave's chain view; retry later.
+    #[error("epoch {got:?} ahead of the chain view {current:?}; retry after the chain catches up")]
+    EpochAhead {
+        /// Epoch in the message.
+        got: Epoch,
+        /// The enclave's epoch.
+        current: Epoch,
+    },
+    /// The sequence number is old or out of order (replay or reordering).
+    #[error("sequence number {got:?} does not follow {held:?}")]
+    BadSeq {
+        /// Sequence number in the message.
+        got: Seq,
+        /// Sequence number held.
+        held: Seq,
+    },
+    /// The sender is not the executor this enclave expects.
+    #[error("{0} is not the executor of this epoch")]
+    NotExecutor(Address),
+    /// This enclave is not the executor (send requests to the current executor).
+    #[error("this enclave is not the executor of contract {0:?}")]
+    NotServing(ContractId),
+    /// The sender is not a pool member.
+    #[error("{0} is not a pool member")]
+    NotMember(Address),
+    /// The message refers to chain transactions this enclave's host has not shown yet.
+    #[error("chain view behind: message needs {needed} transactions, have {have}")]
+    ChainBehind {
+        /// Transactions the message relies on.
+        needed: u64,
+        /// Transactions seen.
+        have: u64,
+    },
+    /// The message's chain facts differ from what this enclave's host showed.
+    #[error("chain facts differ at position {0}")]
+    ChainMismatch(u64),
+    /// The executor has not yet folded a pool change this enclave already saw.
+    #[error("executor missed a pool change at chain position {0}")]
+    ExecutorBehind(u64),
+    /// A chain transaction repeats one already seen.
+    #[error("chain transaction {got} already seen (next is {next})")]
+    ChainReplay {
+        /// Index given.
+        got: u64,
+        /// Index expected.
+        next: u64,
+    },
+    /// A chain transaction skips ahead.
+    #[error("chain transaction {got} skips ahead (next is {next}); deliver in order")]
+    ChainGap {
+        /// Index given.
+        got: u64,
+        /// Index expected.
+        next: u64,
+    },
+    /// A ciphertext did not open (wrong key, altered bytes or associated data).
+    #[error("ciphertext did not authenticate")]
+    Aead,
+    /// Decrypted or announced state does not match its hashes.
+    #[error("state does not match its header")]
+    Inconsistent,
+    /// Two different states for one `(epoch, seq)`: evidence against the sender.
+    #[error("conflicting state at {0:?}")]
+    Conflict(Seq),
+    /// The message arrived in a phase where it means nothing.
+    #[error("message out of phase")]
+    WrongPhase,
+    /// `(user, nonce)` was already used with a different request.
+    #[error("nonce {nonce} of {user} was already used for another request")]
+    NonceReused {
+        /// The user.
+        user: Address,
+        /// The nonce.
+        nonce: u64,
+    },
+    /// The input exceeds the limit.
+    #[error("input of {0} bytes exceeds the limit")]
+    InputTooLarge(usize),
+    /// The executor's queue is full; retry later.
+    #[error("executor busy; retry later")]
+    Busy,
+    /// No fully acknowledged state yet; retry later.
+    #[error("no acknowledged state yet; retry later")]
+    NotReady,
+    /// The code does not match the code hash registered on-chain.
+    #[error("code does not match the registered code hash")]
+    CodeMismatch,
+    /// A pool member's attestation did not verify.
+    #[error("attestation of {0} did not verify")]
+    BadAttestation(Address),
+    /// The sealed blob is older than the TEE's monotonic counter (a rollback).
+    #[error("sealed state is stale (counter {blob} < {tee}); restore the latest blob")]
+    StaleSealedState {
+        /// Counter in the blob.
+        blob: u64,
+        /// The TEE's counter.
+        tee: u64,
+    },
+    /// The sealed blob did not open.
+    #[error("sealed blob did not open")]
+    Unseal,
+    /// Too many contracts.
+    #[error("contract limit reached")]
+    TooManyContracts,
+}
+
+/// One contract as this enclave holds it.
+#[derive(Debug)]
+pub(crate) struct Replica {
+    pub(crate) view: View,
+    pub(crate) secrets: Option<Secrets>,
+    pub(crate) head: Option<AppState>,
+    /// Epoch in which `head` was accepted or produced.
+    pub(crate) head_epoch: Epoch,
+    /// Executor-only soft state (lost on restart, rebuilt by a sync).
+    pub(crate) exec: Option<ExecState>,
+}
+
+/// A read-only snapshot for tests and the simulator's invariant checks. A real host cannot
+/// call this across the TEE boundary: it exists only in the in-process API.
+#[derive(Clone, Debug)]
+pub struct Inspect {
+    /// The chain view.
+    pub view: View,
+    /// The latest state held (tentative for an executor).
+    pub head: Option<AppState>,
+    /// Epoch of `head`.
+    pub head_epoch: Epoch,
+    /// For an executor: the latest state every member acknowledged.
+    pub committed: Option<(Seq, Hash32)>,
+}
+
+/// The enclave program.
+pub struct Enclave<P: Platform> {
+    pub(crate) platform: P,
+    pub(crate) engine: Box<dyn ContractEngine + Send>,
+    pub(crate) config: Config,
+    pub(crate) now_ms: u64,
+    pub(crate) replicas: BTreeMap<ContractId, Replica>,
+    pub(crate) me: Address,
+    dirty: bool,
+}
+
+/// Collects the actions of one `handle` call.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub(crate) sends: Vec<Action>,
+    pub(crate) submits: Vec<Action>,
+    pub(crate) dirty: bool,
+}
+
+impl Out {
+    pub(crate) fn send(&mut self, to: Address, m: &Message) {
+        self.sends.push(Action::Send {
+            to,
+            bytes: m.encode(),
+        });
+    }
+    pub(crate) fn submit(&mut self, call: &ManagerCall) {
+        self.submits.push(Action::Submit {
+            calldata: call.encode(),
+        });
+    }
+}
+
+impl<P: Platform> Enclave<P> {
+    /// A fresh enclave with no contracts.
+    pub fn new(platform: P, engine: Box<dyn ContractEngine + Send>, config: Config) -> Self {
+        let me = platform.address();
+        Self {
+            platform,
+            engine,
+            config,
+            now_ms: 0,
+            replicas: BTreeMap::new(),
+            me,
+            dirty: false,
+        }
+    }
+
+    /// Resumes from the latest sealed blob. Refuses a blob older than the TEE's monotonic
+    /// counter, so the host cannot roll the enclave back.
+    pub fn restore(
+        platform: P,
+        engine: Box<dyn ContractEngine + Send>,
+        config: Config,
+        blob: &[u8],
+    ) -> Result<Self, Rejection> {
+        let mut platform = platform;
+        let stale_ok = bug_on(&config, Bug::AcceptStaleSeal);
+        let plain = match platform.unseal(blob) {
+            Ok(p) => p,
+            Err(SealError::RolledBack { counter, latest }) if !stale_ok => {
+                return Err(Rejection::StaleSealedState {
+                    blob: counter,
+                    tee: latest,
+                })
+            }
+            Err(SealError::RolledBack { .. }) => platform
+                .unseal_stale_for_bug_injection(blob)
+                .ok_or(Rejection::Unseal)?,
+            Err(_) => return Err(Rejection::Unseal),
+        };
+        let mut r = Reader::new(&plain);
+        let now_ms = r.u64()?;
+        let n = r.len(limits::CONTRACTS_MAX)?;
+        let mut e = Self::new(platform, engine, config);
+        e.now_ms = now_ms;
+        for _ in 0..n {
+            let cid = r.cid()?;
+            let view = View::read(&mut r)?;
+            let secrets = match r.u8()? {
+                0 => None,
+                _ => Some(Secrets::decode(&r.bytes()?, cid)?),
+            };
+            let head = match r.u8()? {
+                0 => None,
+                _ => Some(AppState::decode(&r.bytes()?)?),
+            };
+            let head_epoch = r.epoch()?;
+            if let Some(s) = &secrets {
+                e.engine
+                    .load(&s.code)
+                    .map_err(|_| Rejection::CodeMismatch)?;
+            }
+            e.replicas.insert(
+                cid,
+                Replica {
+                    view,
+                    secrets,
+                    head,
+                    head_epoch,
+                    exec: None,
+                },
+            );
+        }
+        r.end()?;
+        Ok(e)
+    }
+
+    /// This enclave's identity address.
+    pub fn address(&self) -> Address {
+        self.me
+    }
+
+    /// This enclave's platform (for hosts that need its public keys).
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// Snapshot of a contract (tests and simulator only; see [`Inspect`]).
+    pub fn inspect(&self, cid: ContractId) -> Option<Inspect> {
+        let r = self.replicas.get(&cid)?;
+        Some(Inspect {
+            view: r.view.clone(),
+            head: r.head.clone(),
+            head_epoch: r.head_epoch,
+            committed: r
+                .exec
+                .as_ref()
+                .and_then(|x| x.committed.as_ref().map(|c| (c.seq, c.hash()))),
+        })
+    }
+
+    /// The latest state held for `cid` and the epoch it belongs to (tests and simulator only;
+    /// see [`Inspect`]).
+    pub fn head(&self, cid: ContractId) -> Option<(&AppState, Epoch)> {
+        let r = self.replicas.get(&cid)?;
+        r.head.as_ref().map(|h| (h, r.head_epoch))
+    }
+
+    /// The chain view for `cid` (tests and simulator only; see [`Inspect`]).
+    pub fn view(&self, cid: ContractId) -> Option<&View> {
+        self.replicas.get(&cid).map(|r| &r.view)
+    }
+
+    /// For an executor: the sequence number every member acknowledged.
+    pub fn committed_seq(&self, cid: ContractId) -> Option<Seq> {
+        let r = self.replicas.get(&cid)?;
+        r.exec.as_ref()?.committed.as_ref().map(|c| c.seq)
+    }
+
+    /// The one entry point: see the crate docs for the call order.
+    pub fn handle(&mut self, now_ms: u64, event: Event) -> Result<Vec<Action>, Rejection> {
+        if now_ms < self.now_ms {
+            return Err(Rejection::TimeWentBackwards {
+                now_ms,
+                last_ms: self.now_ms,
+            });
+        }
+        let mut out = Out::default();
+        match event {
+            Event::Message(bytes) => {
+                let m = Message::decode(&bytes)?;
+                self.on_message(now_ms, m, &mut out)?;
+            }
+            Event::Chain(bytes) => {
+                let tx = ChainTx::decode(&bytes)?;
+                self.on_chain(tx, &mut out)?;
+            }
+            Event::Tick => {}
+        }
+        if self.now_ms != now_ms {
+            self.now_ms = now_ms;
+        }
+        let cids: Vec<ContractId> = self.replicas.keys().copied().collect();
+        for cid in cids {
+            self.drive(cid, &mut out);
+        }
+        self.dirty |= out.dirty;
+        let mut actions = Vec::new();
+        if self.dirty {
+            // If the TEE refuses to seal, the enclave stays dirty and tries again on the next
+            // event; it never sends what depends on unsealed state (acks are dropped).
+            match self.seal() {
+                Ok(blob) => {
+                    actions.push(Action::Persist { blob });
+                    self.dirty = false;
+                }
+                Err(_) => {
+                    out.sends.retain(|a| {
+                        !matches!(a, Action::Send { bytes, .. }
+                            if matches!(Message::decode(bytes), Ok(Message::Ack(_))))
+                    });
+                }
+            }
+        }
+        actions.append(&mut out.submits);
+        actions.append(&mut out.sends);
+        Ok(actions)
+    }
+
+    fn seal(&mut self) -> Result<Vec<u8>, SealError> {
+        let mut w = Writer::new();
+        w.u64(self.now_ms).len(self.replicas.len());
+        for (cid, r) in &self.replicas {
+            w.cid(*cid);
+            r.view.write(&mut w);
+            match &r.secrets {
+                Some(s) => w.u8(1).bytes(&s.encode(*cid)),
+                None => w.u8(0),
+            };
+            match &r.head {
+                Some(h) => w.u8(1).bytes(&h.encode()),
+                None => w.u8(0),
+            };
+            w.epoch(r.head_epoch);
+        }
+        let plain = w.finish();
+        self.platform.seal(&plain)
+    }
+
+    pub(crate) fn bug(&self, b: Bug) -> bool {
+        bug_on(&self.config, b)
+    }
+
+    fn on_message(&mut self, now_ms: u64, m: Message, out: &mut Out) -> Result<(), Rejection> {
+        match m {
+            Message::Request(r) => self.on_request(now_ms, r, out),
+            Message::Update(u) => self.on_update(u, out),
+            Message::Ack(a) => self.on_ack(a),
+            Message::Deploy(d) => self.on_deploy(now_ms, d, out),
+            // Replies go to users; an enclave never accepts one.
+            Message::Reply(_) => Err(Rejection::WrongPhase),
+        }
+    }
+
+    fn verify_attestation(&self, m: &Member) -> Result<(), Rejection> {
+        let d = attestation_digest(&self.config, m);
+        if self
+            .platform
+            .verify(&self.config.vendor, &d, &m.attestation)
+        {
+            Ok(())
+        } else {
+            Err(Rejection::BadAttestation(m.address))
+        }
+    }
+
+    fn on_chain(&mut self, tx: ChainTx, out: &mut Out) -> Result<(), Rejection> {
+        let cid = tx.cid;
+        let calldata = tx.call.encode();
+        if !self.replicas.contains_key(&cid) {
+            // Index 0 must be the creation, carrying the drawn pool.
+            let pool = match (&tx.call, &tx.effect, tx.index) {
+                (ManagerCall::CreateContract { .. }, Effect::Created { pool }, 0) => pool.clone(),
+                (_, _, 0) => return Err(Rejection::WrongPhase),
+                (_, _, got) => return Err(Rejection::ChainGap { got, next: 0 }),
+            };
+            if self.replicas.len() >= limits::CONTRACTS_MAX {
+                return Err(Rejection::TooManyContracts);
+            }
+            for m in &pool {
+                self.verify_attestation(m)?;
+            }
+            let ManagerCall::CreateContract {
+                code_hash, params, ..
+            } = &tx.call
+            else {
+                return Err(Rejection::WrongPhase);
+            };
+            let genesis = chain::tx_hash_genesis(&self.config.deployment, cid);
+            let view = View {
+                code_hash: *code_hash,
+                params: *params,
+                pool,
+                exec_idx: 0,
+                epoch: Epoch(0),
+                phase: Phase::Creation,
+                contract_key: None,
+                genesis,
+                hashes: vec![chain::tx_hash_next(
+                    &genesis,
+                    &calldata,
+                    &tx.sender,
+                    tx.value_wei,
+                )],
+                log: vec![tx.clone()],
+                open_challenges: Default::default(),
+                member_challenges: Default::default(),
+                withdrawn: Default::default(),
+                block_time_secs: tx.block_time_secs,
+            };
+            self.replicas.insert(
+                cid,
+                Replica {
+                    view,
+                    secrets: None,
+                    head: None,
+                    head_epoch: Epoch(0),
+                    exec: None,
+                },
+            );
+            out.dirty = true;
+            return Ok(());
+        }
+        // Check everything before changing anything.
+        let replacement = match &tx.effect {
+            Effect::MemberRemoved {
+                replacement: Some(m),
+            } => Some(m.clone()),
+            _ => None,
+        };
+        if let Some(m) = &replacement {
+            self.verify_attestation(m)?;
+        }
+        let me = self.me;
+        let d = self.config.deployment;
+        let rep = self
+            .replicas
+            .get_mut(&cid)
+            .ok_or(Rejection::UnknownContract(cid))?;
+        let next = rep.view.hashes.len() as u64;
+        if tx.index < next {
+            return Err(Rejection::ChainReplay {
+                got: tx.index,
+                next,
+            });
+        }
+        if tx.index > next {
+            return Err(Rejection::ChainGap {
+                got: tx.index,
+                next,
+            });
+        }
+        if rep.view.hashes.len() >= limits::CHAIN_LOG_MAX {
+            return Err(Rejection::TooManyContracts);
+        }
+        let v = &mut rep.view;
+        let h = chain::tx_hash_next(&v.tx_hash(), &calldata, &tx.sender, tx.value_wei);
+        v.hashes.push(h);
+        v.log.push(tx.clone());
+        v.block_time_secs = tx.block_time_secs;
+        match &tx.call {
+            ManagerCall::CreateContract { .. } => {}
+            ManagerCall::CompleteCreation { contract_key, .. } => {
+                v.phase = Phase::Executing;
+                v.contract_key = Some(*contract_key);
+            }
+            ManagerCall::Deposit { .. } => {}
+            ManagerCall::Challenge { .. } => {
+                if let Effect::ChallengeOpened { challenge_id } = tx.effect {
+                    v.open_challenges.insert(challenge_id);
+                }
+            }
+            ManagerCall::Respond { challenge_id, .. } => {
+                v.open_challenges.remove(challenge_id);
+            }
+            ManagerCall::TimeoutChallenge { .. } => {
+                v.epoch = Epoch(v.epoch.0 + 1);
+                if !v.pool.is_empty() {
+                    v.exec_idx = (v.exec_idx + 1) % v.pool.len();
+                }
+            }
+            ManagerCall::ChallengeMember { member, .. } => {
+                v.member_challenges.insert(
+                    *member,
+                    tx.block_time_secs + v.params.member_response_period_secs,
+                );
+                if *member == me {
+                    let dg = chain::digest::respond_member(&d, cid, v.epoch, &me, &h);
+                    let sig = self.platform.sign(&dg);
+                    out.submit(&ManagerCall::RespondMember {
+                        cid,
+                        epoch: v.epoch,
+                        member: me,
+                        tx_hash: h,
+                        sig,
+                    });
+                }
+            }
+            ManagerCall::RespondMember { member, .. } => {
+                v.member_challenges.remove(member);
+            }
+            ManagerCall::RemoveMember { member, .. } => {
+                v.member_challenges.remove(member);
+                if let Some(i) = v.pool.iter().position(|m| &m.address == member) {
+                    match replacement {
+                        Some(m) => v.pool[i] = m,
+                        None => {
+                            v.pool.remove(i);
+                            if i < v.exec_idx {
+                                v.exec_idx -= 1;
+                            }
+                            if v.exec_idx >= v.pool.len() {
+                                v.exec_idx = 0;
+                            }
+                        }
+                    }
+                }
+            }
+            ManagerCall::Withdraw { nonce, .. } => {
+                v.withdrawn.insert(*nonce);
+            }
+            ManagerCall::Terminate { .. } => {
+                v.phase = Phase::Terminated;
+            }
+        }
+        out.dirty = true;
+        Ok(())
+    }
+}
+
+fn bug_on(config: &Config, b: Bug) -> bool {
+    #[cfg(feature = "bug-injection")]
+    {
+        config.bug == Some(b)
+    }
+    #[cfg(not(feature = "bug-injection"))]
+    {
+        let _ = (config, b);
+        false
+    }
+}
+
+/// The digest a vendor signs to attest an enclave (docs/protocol.md section 2).
+pub fn attestation_digest(config: &Config, m: &Member) -> Hash32 {
+    chain::digest::attestation(
+        &config.deployment,
+        &config.measurement,
+        &m.address,
+        &m.enc_key,
+    )
+}

@@ -1,0 +1,1180 @@
+//! The per-contract protocol steps: requests, updates, acks, deployment, and the executor's
+//! duties driven on every event (commit, replies, chain responses, payouts, retransmissions,
+//! member challenges).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use pose_runtime::{CallEnv, Entry};
+use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
+
+use crate::chain::{self, ManagerCall, PayoutLine};
+use crate::limits::{
+    BATCH_REQUESTS_MAX, CALL_FUEL_MAX, INPUT_BYTES_MAX, PIPELINE_UPDATES_MAX, QUEUE_REQUESTS_MAX,
+};
+use crate::state::{AppState, Phase, Record, Secrets};
+use crate::wire::{sha256, Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
+use crate::{Bug, Effect, Enclave, Out, Platform, Rejection, Replica, RESUBMIT_MS, RETRANSMIT_MS};
+
+/// A verified, decrypted request waiting for the next update.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    user: Address,
+    nonce: u64,
+    digest: Hash32,
+    reply_key: [u8; 32],
+    input: Vec<u8>,
+}
+
+/// Which chain transaction a rate limit is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SubmitKey {
+    Complete,
+    Respond(u64),
+    Withdraw(u64),
+    ChallengeMember(Address),
+    RemoveMember(Address),
+    Terminate,
+}
+
+/// Executor-only soft state of one epoch. Lost on restart; a restarted executor resumes by
+/// syncing every member to its sealed head.
+#[derive(Debug)]
+pub(crate) struct ExecState {
+    pub(crate) epoch: Epoch,
+    /// States from the latest committed one to the head, by seq.
+    states: BTreeMap<Seq, AppState>,
+    /// Hash of every state of this epoch still acknowledgeable.
+    hashes: BTreeMap<Seq, Hash32>,
+    /// The latest state every member acknowledged.
+    pub(crate) committed: Option<AppState>,
+    /// Highest seq each member acknowledged in this epoch.
+    acked: BTreeMap<Address, Seq>,
+    /// Creation acceptances.
+    accepts: BTreeMap<Address, (Hash32, Vec<u8>)>,
+    /// Replies to release when a seq commits.
+    replies: BTreeMap<Seq, BTreeSet<(Address, u64)>>,
+    queue: VecDeque<Pending>,
+    last_sent_ms: BTreeMap<Address, u64>,
+    owed_since_ms: BTreeMap<Address, u64>,
+    challenged: BTreeSet<Address>,
+    submitted_ms: BTreeMap<SubmitKey, u64>,
+}
+
+impl ExecState {
+    fn new(epoch: Epoch, head: &AppState) -> Self {
+        let mut states = BTreeMap::new();
+        let mut hashes = BTreeMap::new();
+        hashes.insert(head.seq, head.hash());
+        states.insert(head.seq, head.clone());
+        Self {
+            epoch,
+            states,
+            hashes,
+            committed: None,
+            acked: BTreeMap::new(),
+            accepts: BTreeMap::new(),
+            replies: BTreeMap::new(),
+            queue: VecDeque::new(),
+            last_sent_ms: BTreeMap::new(),
+            owed_since_ms: BTreeMap::new(),
+            challenged: BTreeSet::new(),
+            submitted_ms: BTreeMap::new(),
+        }
+    }
+
+    /// True if `key` was not submitted within [`RESUBMIT_MS`]; records the submission.
+    fn may_submit(&mut self, key: SubmitKey, now_ms: u64) -> bool {
+        match self.submitted_ms.get(&key) {
+            Some(t) if now_ms < t + RESUBMIT_MS => false,
+            _ => {
+                self.submitted_ms.insert(key, now_ms);
+                true
+            }
+        }
+    }
+}
+
+impl<P: Platform> Enclave<P> {
+    /// Runs `f` on the replica of `cid`, putting it back whatever `f` returns.
+    fn with_replica<R>(
+        &mut self,
+        cid: ContractId,
+        f: impl FnOnce(&mut Self, &mut Replica) -> Result<R, Rejection>,
+    ) -> Result<R, Rejection> {
+        let mut rep = self
+            .replicas
+            .remove(&cid)
+            .ok_or(Rejection::UnknownContract(cid))?;
+        let r = f(self, &mut rep);
+        self.replicas.insert(cid, rep);
+        r
+    }
+
+    /// Opens a request body: `(reply_key, input)`.
+    fn open_request(
+        &self,
+        secrets: &Secrets,
+        req: &Request,
+    ) -> Result<([u8; 32], Vec<u8>), Rejection> {
+        let plain = self
+            .platform
+            .box_open(&secrets.input_secret, &req.body)
+            .ok_or(Rejection::Aead)?;
+        if plain.len() < 32 {
+            return Err(Rejection::Aead);
+        }
+        if plain.len() - 32 > INPUT_BYTES_MAX {
+            return Err(Rejection::InputTooLarge(plain.len() - 32));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&plain[..32]);
+        Ok((key, plain[32..].to_vec()))
+    }
+
+    fn encrypt_output(&mut self, key: &[u8; 32], digest: &Hash32, output: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        self.platform.random(&mut nonce);
+        let mut out = nonce.to_vec();
+        out.extend(self.platform.aead_seal(key, &nonce, &digest.0, output));
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_reply(
+        &mut self,
+        cid: ContractId,
+        epoch: Epoch,
+        user: Address,
+        nonce: u64,
+        rec: &Record,
+        seq: Seq,
+        state_hash: Hash32,
+    ) -> Reply {
+        let mut r = Reply {
+            cid,
+            user,
+            nonce,
+            request_digest: rec.request_digest,
+            epoch,
+            applied_seq: rec.applied_seq,
+            seq,
+            state_hash,
+            output: rec.output.clone(),
+            executor: self.me,
+            sig: Vec::new(),
+        };
+        r.sig = self.platform.sign(&r.digest());
+        r
+    }
+
+    pub(crate) fn on_request(
+        &mut self,
+        _now_ms: u64,
+        req: Request,
+        out: &mut Out,
+    ) -> Result<(), Rejection> {
+        let cid = req.cid;
+        self.with_replica(cid, |e, rep| {
+            if rep.view.phase != Phase::Executing {
+                return Err(Rejection::WrongPhase);
+            }
+            let secrets = rep.secrets.clone().ok_or(Rejection::NotServing(cid))?;
+            let Some(exec) = rep.exec.as_mut() else {
+                return Err(Rejection::NotServing(cid));
+            };
+            let digest = req.digest();
+            if !e.platform.verify(&req.user, &digest, &req.sig) {
+                return Err(Rejection::BadSignature(req.user));
+            }
+            let epoch = exec.epoch;
+            if req.kind == RequestKind::Query {
+                let committed = exec.committed.clone().ok_or(Rejection::NotReady)?;
+                let (key, input) = e.open_request(&secrets, &req)?;
+                let mut contract = committed.contract.clone();
+                let env = CallEnv {
+                    caller: req.user,
+                    block_number: committed.block_number,
+                    block_time_secs: committed.block_time_secs,
+                    random: [0; 32],
+                    fuel_limit: CALL_FUEL_MAX,
+                };
+                let code_hash = rep.view.code_hash;
+                let output =
+                    match e
+                        .engine
+                        .execute(&code_hash, Entry::Query, &mut contract, &env, &input)
+                    {
+                        Ok(o) => o.output,
+                        Err(err) => format!("error: {err}").into_bytes(),
+                    };
+                let rec = Record {
+                    applied_seq: Seq(0),
+                    request_digest: digest,
+                    output: e.encrypt_output(&key, &digest, &output),
+                };
+                let r = e.make_reply(
+                    cid,
+                    epoch,
+                    req.user,
+                    req.nonce,
+                    &rec,
+                    committed.seq,
+                    committed.hash(),
+                );
+                out.send(req.user, &Message::Reply(r));
+                return Ok(());
+            }
+            let head = rep.head.as_ref().ok_or(Rejection::NotReady)?;
+            let exec = rep.exec.as_mut().ok_or(Rejection::NotServing(cid))?;
+            if !e.bug(Bug::SkipNonceCheck) {
+                if let Some(rec) = head.requests.get(&(req.user, req.nonce)) {
+                    if rec.request_digest != digest {
+                        return Err(Rejection::NonceReused {
+                            user: req.user,
+                            nonce: req.nonce,
+                        });
+                    }
+                    let rec = rec.clone();
+                    match exec.committed.as_ref() {
+                        Some(c) if c.seq >= rec.applied_seq => {
+                            let (seq, h) = (c.seq, c.hash());
+                            let r = e.make_reply(cid, epoch, req.user, req.nonce, &rec, seq, h);
+                            out.send(req.user, &Message::Reply(r));
+                        }
+                        _ => {
+                            exec.replies
+                                .entry(rec.applied_seq)
+                                .or_default()
+                                .insert((req.user, req.nonce));
+                        }
+                    }
+                    return Ok(());
+                }
+                if exec
+                    .queue
+                    .iter()
+                    .any(|p| p.user == req.user && p.nonce == req.nonce)
+                {
+                    return Ok(());
+                }
+            }
+            if exec.queue.len() >= QUEUE_REQUESTS_MAX {
+                return Err(Rejection::Busy);
+            }
+            let (reply_key, input) = e.open_request(&secrets, &req)?;
+            let exec = rep.exec.as_mut().ok_or(Rejection::NotServing(cid))?;
+            exec.queue.push_back(Pending {
+                user: req.user,
+                nonce: req.nonce,
+                digest,
+                reply_key,
+                input,
+            });
+            Ok(())
+        })
+    }
+
+    pub(crate) fn on_update(&mut self, u: Update, out: &mut Out) -> Result<(), Rejection> {
+        let me = self.me;
+        let d = self.config.deployment;
+        self.with_replica(u.cid, |e, rep| {
+            let v = &rep.view;
+            if !v.is_member(&me) {
+                return Err(Rejection::NotMember(me));
+            }
+            let old_epoch_ok = e.bug(Bug::AcceptOldEpoch) && v.is_member(&u.sender);
+            if u.epoch < v.epoch && !old_epoch_ok {
+                return Err(Rejection::StaleEpoch {
+                    got: u.epoch,
+                    current: v.epoch,
+                });
+            }
+            if u.epoch > v.epoch {
+                return Err(Rejection::EpochAhead {
+                    got: u.epoch,
+                    current: v.epoch,
+                });
+            }
+            if u.sender == me || (v.executor() != Some(u.sender) && !old_epoch_ok) {
+                return Err(Rejection::NotExecutor(u.sender));
+            }
+            if !e.platform.verify(&u.sender, &u.digest(), &u.sig) {
+                return Err(Rejection::BadSignature(u.sender));
+            }
+            let have = v.hashes.len() as u64;
+            if u.chain_pos > have {
+                return Err(Rejection::ChainBehind {
+                    needed: u.chain_pos,
+                    have,
+                });
+            }
+            if v.tx_hash_at(u.chain_pos) != Some(u.tx_hash) {
+                return Err(Rejection::ChainMismatch(u.chain_pos));
+            }
+            // The executor must have folded every pool change this member already saw.
+            for (i, tx) in v.log.iter().enumerate().skip(u.chain_pos as usize) {
+                if !old_epoch_ok
+                    && matches!(
+                        tx.call,
+                        ManagerCall::RemoveMember { .. } | ManagerCall::TimeoutChallenge { .. }
+                    )
+                {
+                    return Err(Rejection::ExecutorBehind(i as u64));
+                }
+            }
+            let secrets = match u.kind {
+                UpdateKind::Sync => {
+                    let plain = e
+                        .platform
+                        .box_open_identity(&u.secrets)
+                        .ok_or(Rejection::Aead)?;
+                    let s = Secrets::decode(&plain, u.cid)?;
+                    if let Some(old) = &rep.secrets {
+                        if old != &s {
+                            return Err(Rejection::Conflict(u.seq));
+                        }
+                    }
+                    s
+                }
+                UpdateKind::Next => rep.secrets.clone().ok_or(Rejection::WrongPhase)?,
+            };
+            let plain = if e.bug(Bug::LeakPlaintext) {
+                u.state.clone()
+            } else {
+                e.platform
+                    .aead_open(&secrets.state_key, &u.nonce, &u.header(), &u.state)
+                    .ok_or(Rejection::Aead)?
+            };
+            let st = AppState::decode(&plain)?;
+            if st.hash() != u.new_hash
+                || st.seq != u.seq
+                || st.chain_pos != u.chain_pos
+                || st.tx_hash != u.tx_hash
+            {
+                return Err(Rejection::Inconsistent);
+            }
+            let held = rep.head.as_ref().map(|h| (h.seq, h.hash()));
+            let same_epoch = rep.head.is_some() && rep.head_epoch == u.epoch;
+            let mut apply = true;
+            match u.kind {
+                UpdateKind::Next => match held {
+                    Some((s, h)) if same_epoch && s.0 + 1 == u.seq.0 && h == u.prev_hash => {}
+                    _ => {
+                        return Err(Rejection::BadSeq {
+                            got: u.seq,
+                            held: held.map(|x| x.0).unwrap_or_default(),
+                        })
+                    }
+                },
+                UpdateKind::Sync => {
+                    if let Some((s, h)) = held {
+                        if same_epoch && u.seq < s {
+                            return Err(Rejection::BadSeq {
+                                got: u.seq,
+                                held: s,
+                            });
+                        }
+                        if same_epoch && u.seq == s {
+                            if h != u.new_hash {
+                                return Err(Rejection::Conflict(u.seq));
+                            }
+                            apply = false;
+                        }
+                    }
+                }
+            }
+            if rep.secrets.is_none() {
+                let code_hash = e
+                    .engine
+                    .load(&secrets.code)
+                    .map_err(|_| Rejection::CodeMismatch)?;
+                if code_hash != rep.view.code_hash {
+                    return Err(Rejection::CodeMismatch);
+                }
+            }
+            // Every check passed: apply.
+            let new_hash = u.new_hash;
+            let accept = if rep.view.phase == Phase::Creation {
+                let txh = rep.view.tx_hash();
+                let dg = chain::digest::accept(
+                    &d,
+                    u.cid,
+                    &rep.view.code_hash,
+                    &secrets.input_public,
+                    &new_hash,
+                    &txh,
+                );
+                Some((txh, e.platform.sign(&dg)))
+            } else {
+                None
+            };
+            if apply {
+                rep.secrets = Some(secrets);
+                rep.head = Some(st);
+                rep.head_epoch = u.epoch;
+                out.dirty = true;
+            }
+            let mut ack = Ack {
+                cid: u.cid,
+                epoch: u.epoch,
+                seq: u.seq,
+                state_hash: new_hash,
+                member: me,
+                accept,
+                sig: Vec::new(),
+            };
+            ack.sig = e.platform.sign(&ack.digest());
+            out.send(u.sender, &Message::Ack(ack));
+            Ok(())
+        })
+    }
+
+    pub(crate) fn on_ack(&mut self, a: Ack) -> Result<(), Rejection> {
+        let me = self.me;
+        let d = self.config.deployment;
+        self.with_replica(a.cid, |e, rep| {
+            let Some(exec) = rep.exec.as_mut() else {
+                return Err(Rejection::NotServing(a.cid));
+            };
+            if a.epoch < exec.epoch {
+                return Err(Rejection::StaleEpoch {
+                    got: a.epoch,
+                    current: exec.epoch,
+                });
+            }
+            if a.epoch > exec.epoch {
+                return Err(Rejection::EpochAhead {
+                    got: a.epoch,
+                    current: exec.epoch,
+                });
+            }
+            if a.member == me || !rep.view.is_member(&a.member) {
+                return Err(Rejection::NotMember(a.member));
+            }
+            if !e.platform.verify(&a.member, &a.digest(), &a.sig) {
+                return Err(Rejection::BadSignature(a.member));
+            }
+            let head_seq = rep.head.as_ref().map(|h| h.seq).unwrap_or_default();
+            let h = exec.hashes.get(&a.seq).ok_or(Rejection::BadSeq {
+                got: a.seq,
+                held: head_seq,
+            })?;
+            if *h != a.state_hash {
+                return Err(Rejection::Conflict(a.seq));
+            }
+            let accept = match (&a.accept, rep.view.phase) {
+                (Some((txh, sig)), Phase::Creation) => {
+                    let secrets = rep.secrets.as_ref().ok_or(Rejection::WrongPhase)?;
+                    let dg = chain::digest::accept(
+                        &d,
+                        a.cid,
+                        &rep.view.code_hash,
+                        &secrets.input_public,
+                        &a.state_hash,
+                        txh,
+                    );
+                    if !e.platform.verify(&a.member, &dg, sig) {
+                        return Err(Rejection::BadSignature(a.member));
+                    }
+                    Some((*txh, sig.clone()))
+                }
+                _ => None,
+            };
+            if exec.acked.get(&a.member).is_none_or(|s| *s < a.seq) {
+                exec.acked.insert(a.member, a.seq);
+            }
+            if let Some(acc) = accept {
+                exec.accepts.insert(a.member, acc);
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn on_deploy(
+        &mut self,
+        _now_ms: u64,
+        dep: Deploy,
+        out: &mut Out,
+    ) -> Result<(), Rejection> {
+        let me = self.me;
+        self.with_replica(dep.cid, |e, rep| {
+            if rep.view.phase != Phase::Creation {
+                return Err(Rejection::WrongPhase);
+            }
+            if rep.view.executor() != Some(me) || rep.view.epoch != Epoch(0) {
+                return Err(Rejection::NotServing(dep.cid));
+            }
+            if rep.secrets.is_some() {
+                return Ok(());
+            }
+            let code_hash = e
+                .engine
+                .load(&dep.code)
+                .map_err(|_| Rejection::CodeMismatch)?;
+            if code_hash != rep.view.code_hash {
+                return Err(Rejection::CodeMismatch);
+            }
+            let mut state_key = [0u8; 32];
+            e.platform.random(&mut state_key);
+            let mut random_seed = [0u8; 32];
+            e.platform.random(&mut random_seed);
+            let (input_secret, input_public) = e.platform.box_keypair();
+            let v = &rep.view;
+            let first = v.log.first().ok_or(Rejection::WrongPhase)?;
+            let mut st = AppState {
+                chain_pos: v.hashes.len() as u64,
+                tx_hash: v.tx_hash(),
+                block_number: first.block_number,
+                block_time_secs: first.block_time_secs,
+                ..AppState::default()
+            };
+            let env = CallEnv {
+                caller: first.sender,
+                block_number: first.block_number,
+                block_time_secs: first.block_time_secs,
+                random: sha256(&[&random_seed, b"init"]).0,
+                fuel_limit: CALL_FUEL_MAX,
+            };
+            e.engine
+                .execute(&code_hash, Entry::Init, &mut st.contract, &env, &[])
+                .map_err(|_| Rejection::CodeMismatch)?;
+            rep.secrets = Some(Secrets {
+                state_key,
+                input_secret,
+                input_public,
+                random_seed,
+                code: dep.code,
+            });
+            rep.head = Some(st);
+            rep.head_epoch = Epoch(0);
+            out.dirty = true;
+            Ok(())
+        })
+    }
+
+    /// The executor's duties for one contract; runs after every event.
+    pub(crate) fn drive(&mut self, cid: ContractId, out: &mut Out) {
+        let _ = self.with_replica(cid, |e, rep| {
+            e.drive_replica(cid, rep, out);
+            Ok(())
+        });
+    }
+
+    fn drive_replica(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let now = self.now_ms;
+        let v = &rep.view;
+        let am_exec = v.executor() == Some(me)
+            && matches!(v.phase, Phase::Creation | Phase::Executing)
+            && (v.phase == Phase::Executing || v.epoch == Epoch(0));
+        if rep
+            .exec
+            .as_ref()
+            .is_some_and(|x| !am_exec || x.epoch != v.epoch)
+        {
+            rep.exec = None;
+        }
+        if !am_exec {
+            return;
+        }
+        if rep.exec.is_none() {
+            let (Some(head), Some(_)) = (rep.head.as_ref(), rep.secrets.as_ref()) else {
+                return;
+            };
+            // Start or resume the epoch: the head becomes its base and every member is synced.
+            rep.exec = Some(ExecState::new(v.epoch, head));
+            if rep.head_epoch != v.epoch {
+                rep.head_epoch = v.epoch;
+                out.dirty = true;
+            }
+        }
+        self.advance_commit(cid, rep, out);
+        self.chain_duties(cid, rep, out);
+        for _ in 0..PIPELINE_UPDATES_MAX {
+            if !self.build_update(cid, rep, out) {
+                break;
+            }
+        }
+        self.retransmit_and_challenge(cid, rep, out);
+        let _ = now;
+    }
+
+    fn others(rep: &Replica, me: Address) -> Vec<Address> {
+        rep.view
+            .pool
+            .iter()
+            .map(|m| m.address)
+            .filter(|a| *a != me)
+            .collect()
+    }
+
+    fn advance_commit(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let others = Self::others(rep, me);
+        let Some(exec) = rep.exec.as_mut() else {
+            return;
+        };
+        let Some(head_seq) = rep.head.as_ref().map(|h| h.seq) else {
+            return;
+        };
+        let min = if others.is_empty() {
+            Some(head_seq)
+        } else {
+            others
+                .iter()
+                .map(|m| exec.acked.get(m).copied())
+                .collect::<Option<Vec<Seq>>>()
+                .and_then(|v| v.into_iter().min())
+        };
+        let Some(min) = min else { return };
+        if exec.committed.as_ref().is_some_and(|c| c.seq >= min) {
+            return;
+        }
+        let Some(st) = exec.states.get(&min).cloned() else {
+            return;
+        };
+        let epoch = exec.epoch;
+        let hash = st.hash();
+        let release: Vec<Seq> = exec.replies.range(..=min).map(|(s, _)| *s).collect();
+        let mut to_send = Vec::new();
+        for s in release {
+            if let Some(set) = exec.replies.remove(&s) {
+                to_send.extend(set);
+            }
+        }
+        exec.states = exec.states.split_off(&min);
+        exec.committed = Some(st.clone());
+        for (user, nonce) in to_send {
+            if let Some(rec) = st.requests.get(&(user, nonce)) {
+                let r = self.make_reply(cid, epoch, user, nonce, rec, min, hash);
+                out.send(user, &Message::Reply(r));
+            }
+        }
+    }
+
+    fn chain_duties(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let now = self.now_ms;
+        let d = self.config.deployment;
+        let others = Self::others(rep, me);
+        let Some(exec) = rep.exec.as_mut() else {
+            return;
+        };
+        let Some(committed) = exec.committed.clone() else {
+            return;
+        };
+        let Some(secrets) = rep.secrets.as_ref() else {
+            return;
+        };
+        let v = &rep.view;
+        let epoch = exec.epoch;
+        let txh = v.tx_hash();
+        match v.phase {
+            Phase::Creation => {
+                if !others.iter().all(|m| exec.accepts.contains_key(m)) {
+                    return;
+                }
+                if !exec.may_submit(SubmitKey::Complete, now) {
+                    return;
+                }
+                let init_hash = committed.hash();
+                let dg = chain::digest::accept(
+                    &d,
+                    cid,
+                    &v.code_hash,
+                    &secrets.input_public,
+                    &init_hash,
+                    &txh,
+                );
+                let mut accepts = Vec::new();
+                for m in &v.pool {
+                    if m.address == me {
+                        accepts.push(chain::Acceptance {
+                            member: me,
+                            tx_hash: txh,
+                            sig: self.platform.sign(&dg),
+                        });
+                    } else if let Some((h, s)) = exec.accepts.get(&m.address) {
+                        accepts.push(chain::Acceptance {
+                            member: m.address,
+                            tx_hash: *h,
+                            sig: s.clone(),
+                        });
+                    }
+                }
+                out.submit(&ManagerCall::CompleteCreation {
+                    cid,
+                    contract_key: secrets.input_public,
+                    init_state_hash: init_hash,
+                    accepts,
+                });
+            }
+            Phase::Executing => {
+                let chash = committed.hash();
+                let open: Vec<u64> = v.open_challenges.iter().copied().collect();
+                for id in open {
+                    let Some(entry) = committed.challenges.get(&id) else {
+                        continue;
+                    };
+                    if !exec.may_submit(SubmitKey::Respond(id), now) {
+                        continue;
+                    }
+                    let reply = match entry {
+                        Some((user, nonce)) => match committed.requests.get(&(*user, *nonce)) {
+                            Some(rec) => Message::Reply(self.make_reply(
+                                cid,
+                                epoch,
+                                *user,
+                                *nonce,
+                                rec,
+                                committed.seq,
+                                chash,
+                            ))
+                            .encode(),
+                            None => Vec::new(),
+                        },
+                        None => Vec::new(),
+                    };
+                    let dg = chain::digest::respond(
+                        &d,
+                        cid,
+                        id,
+                        epoch,
+                        &reply,
+                        committed.seq,
+                        &chash,
+                        &txh,
+                    );
+                    out.submit(&ManagerCall::Respond {
+                        cid,
+                        challenge_id: id,
+                        epoch,
+                        reply,
+                        seq: committed.seq,
+                        state_hash: chash,
+                        tx_hash: txh,
+                        sig: self.platform.sign(&dg),
+                    });
+                }
+                for (nonce, p) in &committed.pending_payouts {
+                    if v.withdrawn.contains(nonce)
+                        || !exec.may_submit(SubmitKey::Withdraw(*nonce), now)
+                    {
+                        continue;
+                    }
+                    let dg =
+                        chain::digest::withdraw(&d, cid, epoch, &p.to, p.amount_wei, *nonce, &txh);
+                    out.submit(&ManagerCall::Withdraw {
+                        cid,
+                        epoch,
+                        recipient: p.to,
+                        amount_wei: p.amount_wei,
+                        nonce: *nonce,
+                        tx_hash: txh,
+                        sig: self.platform.sign(&dg),
+                    });
+                }
+                if committed.terminated
+                    && committed
+                        .pending_payouts
+                        .keys()
+                        .all(|n| v.withdrawn.contains(n))
+                    && exec.may_submit(SubmitKey::Terminate, now)
+                {
+                    let dg = chain::digest::terminate(&d, cid, epoch, &[], &txh);
+                    out.submit(&ManagerCall::Terminate {
+                        cid,
+                        epoch,
+                        payouts: Vec::new(),
+                        tx_hash: txh,
+                        sig: self.platform.sign(&dg),
+                    });
+                }
+            }
+            Phase::Terminated => {}
+        }
+    }
+
+    /// Folds new chain transactions and queued requests into the next state and sends it.
+    /// Returns false if there was nothing to do or the pipeline is full.
+    fn build_update(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) -> bool {
+        let me = self.me;
+        if rep.view.phase != Phase::Executing {
+            return false;
+        }
+        let (Some(head), Some(secrets), Some(exec)) =
+            (rep.head.as_ref(), rep.secrets.clone(), rep.exec.as_mut())
+        else {
+            return false;
+        };
+        let committed_seq = exec.committed.as_ref().map(|c| c.seq);
+        let in_flight = exec
+            .states
+            .keys()
+            .filter(|s| Some(**s) > committed_seq)
+            .count();
+        let chain_len = rep.view.hashes.len() as u64;
+        let chain_news = head.chain_pos < chain_len;
+        // The pipeline bounds request batches; chain facts (a pool change above all) are
+        // always folded in, so members that already saw them never wait for this executor.
+        if in_flight >= PIPELINE_UPDATES_MAX && !chain_news {
+            return false;
+        }
+        if !chain_news && exec.queue.is_empty() {
+            return false;
+        }
+        let take_requests = in_flight < PIPELINE_UPDATES_MAX;
+        let mut new = head.clone();
+        new.seq = Seq(head.seq.0 + 1);
+        let mut replies: BTreeSet<(Address, u64)> = BTreeSet::new();
+        let mut index = 0u64;
+        // Chain facts first, in log order.
+        for pos in head.chain_pos..chain_len {
+            let tx = rep.view.log[pos as usize].clone();
+            match &tx.call {
+                ManagerCall::Deposit { .. } => {
+                    let times = if self.bug(Bug::DoubleCreditDeposit) {
+                        2
+                    } else {
+                        1
+                    };
+                    for _ in 0..times {
+                        let b = new.contract.balances.entry(tx.sender).or_insert(0);
+                        *b = b.saturating_add(tx.value_wei);
+                        new.deposits_credited_wei =
+                            new.deposits_credited_wei.saturating_add(tx.value_wei);
+                    }
+                    if new.terminated {
+                        refund_all(&mut new);
+                    }
+                }
+                ManagerCall::Challenge { request, .. } => {
+                    if let Effect::ChallengeOpened { challenge_id } = tx.effect {
+                        if !new.challenges.contains_key(&challenge_id) {
+                            let entry = self
+                                .challenged_request(cid, &secrets, request, &mut new, &mut index);
+                            if let Some(k) = entry {
+                                replies.insert(k);
+                            }
+                            new.challenges.insert(challenge_id, entry);
+                        }
+                    }
+                }
+                ManagerCall::Withdraw { nonce, .. } => {
+                    new.pending_payouts.remove(nonce);
+                }
+                _ => {}
+            }
+            new.block_number = tx.block_number;
+            new.block_time_secs = tx.block_time_secs;
+            new.chain_pos = pos + 1;
+            new.tx_hash = rep.view.hashes[pos as usize];
+        }
+        let Some(exec) = rep.exec.as_mut() else {
+            return false;
+        };
+        let mut batch = Vec::new();
+        while take_requests && batch.len() < BATCH_REQUESTS_MAX {
+            let Some(p) = exec.queue.pop_front() else {
+                break;
+            };
+            batch.push(p);
+        }
+        for p in batch {
+            if !self.bug(Bug::SkipNonceCheck) {
+                if let Some(rec) = new.requests.get(&(p.user, p.nonce)) {
+                    if rec.request_digest == p.digest {
+                        replies.insert((p.user, p.nonce));
+                    }
+                    continue;
+                }
+            }
+            self.execute_request(&secrets, &rep.view.code_hash, &p, &mut new, &mut index);
+            replies.insert((p.user, p.nonce));
+        }
+        let Some(exec) = rep.exec.as_mut() else {
+            return false;
+        };
+        let new_hash = new.hash();
+        let prev_hash = head.hash();
+        exec.states.insert(new.seq, new.clone());
+        exec.hashes.insert(new.seq, new_hash);
+        let epoch = exec.epoch;
+        if self.bug(Bug::ReplyBeforeAcks) {
+            for (user, nonce) in &replies {
+                if let Some(rec) = new.requests.get(&(*user, *nonce)) {
+                    let r = self.make_reply(cid, epoch, *user, *nonce, rec, new.seq, new_hash);
+                    out.send(*user, &Message::Reply(r));
+                }
+            }
+        } else if let Some(exec) = rep.exec.as_mut() {
+            exec.replies.entry(new.seq).or_default().extend(replies);
+        }
+        let others = Self::others(rep, me);
+        let mut u = self.seal_update(
+            cid,
+            epoch,
+            &new,
+            prev_hash,
+            UpdateKind::Next,
+            &secrets,
+            None,
+        );
+        u.sig = self.platform.sign(&u.digest());
+        let now = self.now_ms;
+        if let Some(exec) = rep.exec.as_mut() {
+            for m in &others {
+                // A member that is not in step gets a sync from the retransmission path.
+                if exec.acked.contains_key(m) {
+                    exec.last_sent_ms.insert(*m, now);
+                }
+            }
+        }
+        for m in others {
+            out.send(m, &Message::Update(u.clone()));
+        }
+        rep.head = Some(new);
+        out.dirty = true;
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal_update(
+        &mut self,
+        cid: ContractId,
+        epoch: Epoch,
+        st: &AppState,
+        prev_hash: Hash32,
+        kind: UpdateKind,
+        secrets: &Secrets,
+        to_enc_key: Option<&[u8; 32]>,
+    ) -> Update {
+        let mut nonce = [0u8; 24];
+        self.platform.random(&mut nonce);
+        let sealed_secrets = match to_enc_key {
+            Some(k) => self.platform.box_seal(k, &secrets.encode(cid)),
+            None => Vec::new(),
+        };
+        let mut u = Update {
+            cid,
+            epoch,
+            seq: st.seq,
+            prev_hash: if kind == UpdateKind::Next {
+                prev_hash
+            } else {
+                Hash32::default()
+            },
+            new_hash: st.hash(),
+            chain_pos: st.chain_pos,
+            tx_hash: st.tx_hash,
+            kind,
+            nonce,
+            state: Vec::new(),
+            secrets: sealed_secrets,
+            sender: self.me,
+            sig: Vec::new(),
+        };
+        let plain = st.encode();
+        u.state = if self.bug(Bug::LeakPlaintext) {
+            plain
+        } else {
+            self.platform
+                .aead_seal(&secrets.state_key, &nonce, &u.header(), &plain)
+        };
+        u
+    }
+
+    /// Validates and (if new) executes a request forced on-chain; returns `(user, nonce)` or
+    /// `None` if it was invalid.
+    fn challenged_request(
+        &mut self,
+        cid: ContractId,
+        secrets: &Secrets,
+        bytes: &[u8],
+        new: &mut AppState,
+        index: &mut u64,
+    ) -> Option<(Address, u64)> {
+        let req = Request::decode(bytes).ok()?;
+        if req.cid != cid || req.kind != RequestKind::Call {
+            return None;
+        }
+        let digest = req.digest();
+        if !self.platform.verify(&req.user, &digest, &req.sig) {
+            return None;
+        }
+        if let Some(rec) = new.requests.get(&(req.user, req.nonce)) {
+            if !self.bug(Bug::SkipNonceCheck) {
+                return (rec.request_digest == digest).then_some((req.user, req.nonce));
+            }
+        }
+        let (reply_key, input) = self.open_request(secrets, &req).ok()?;
+        let code_hash = self
+            .replicas
+            .get(&cid)
+            .map(|r| r.view.code_hash)
+            .unwrap_or_else(|| sha256(&[&secrets.code]));
+        let p = Pending {
+            user: req.user,
+            nonce: req.nonce,
+            digest,
+            reply_key,
+            input,
+        };
+        self.execute_request(secrets, &code_hash, &p, new, index);
+        Some((req.user, req.nonce))
+    }
+
+    fn execute_request(
+        &mut self,
+        secrets: &Secrets,
+        code_hash: &Hash32,
+        p: &Pending,
+        new: &mut AppState,
+        index: &mut u64,
+    ) {
+        let random = sha256(&[
+            &secrets.random_seed,
+            &new.seq.0.to_be_bytes(),
+            &index.to_be_bytes(),
+        ])
+        .0;
+        *index += 1;
+        let env = CallEnv {
+            caller: p.user,
+            block_number: new.block_number,
+            block_time_secs: new.block_time_secs,
+            random,
+            fuel_limit: CALL_FUEL_MAX,
+        };
+        let output =
+            match self
+                .engine
+                .execute(code_hash, Entry::Call, &mut new.contract, &env, &p.input)
+            {
+                Ok(o) => {
+                    for pay in &o.payouts {
+                        let n = new.next_payout_nonce;
+                        new.next_payout_nonce += 1;
+                        new.pending_payouts.insert(
+                            n,
+                            PayoutLine {
+                                to: pay.to,
+                                amount_wei: pay.amount_wei,
+                            },
+                        );
+                        new.payouts_decided_wei =
+                            new.payouts_decided_wei.saturating_add(pay.amount_wei);
+                    }
+                    if o.terminate {
+                        new.terminated = true;
+                        refund_all(new);
+                    }
+                    o.output
+                }
+                Err(err) => format!("error: {err}").into_bytes(),
+            };
+        let enc = self.encrypt_output(&p.reply_key, &p.digest, &output);
+        new.requests.insert(
+            (p.user, p.nonce),
+            Record {
+                applied_seq: new.seq,
+                request_digest: p.digest,
+                output: enc,
+            },
+        );
+    }
+
+    fn retransmit_and_challenge(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let now = self.now_ms;
+        let d = self.config.deployment;
+        let (Some(head), Some(secrets)) = (rep.head.clone(), rep.secrets.clone()) else {
+            return;
+        };
+        let Some(epoch) = rep.exec.as_ref().map(|x| x.epoch) else {
+            return;
+        };
+        let ack_timeout_ms = rep.view.params.ack_timeout_ms;
+        let members = rep.view.pool.clone();
+        let txh = rep.view.tx_hash();
+        for m in members.iter().filter(|m| m.address != me) {
+            let a = m.address;
+            let Some(exec) = rep.exec.as_mut() else {
+                return;
+            };
+            let acked = exec.acked.get(&a).copied();
+            let owes = acked.is_none_or(|s| s < head.seq);
+            let in_view = rep.view.member_challenges.get(&a).copied();
+            if in_view.is_some() {
+                exec.challenged.insert(a);
+            } else if exec.challenged.remove(&a) {
+                // The member answered its challenge on-chain: give it a fresh ack timeout.
+                exec.owed_since_ms.insert(a, now);
+            }
+            if !owes {
+                exec.owed_since_ms.remove(&a);
+                continue;
+            }
+            let since = *exec.owed_since_ms.entry(a).or_insert(now);
+            let due = exec
+                .last_sent_ms
+                .get(&a)
+                .is_none_or(|t| now >= t + RETRANSMIT_MS);
+            if due {
+                exec.last_sent_ms.insert(a, now);
+                let mut u = self.seal_update(
+                    cid,
+                    epoch,
+                    &head,
+                    Hash32::default(),
+                    UpdateKind::Sync,
+                    &secrets,
+                    Some(&m.enc_key),
+                );
+                u.sig = self.platform.sign(&u.digest());
+                out.send(a, &Message::Update(u));
+            }
+            let Some(exec) = rep.exec.as_mut() else {
+                return;
+            };
+            if now < since + ack_timeout_ms {
+                continue;
+            }
+            match in_view {
+                None => {
+                    if exec.may_submit(SubmitKey::ChallengeMember(a), now) {
+                        let dg = chain::digest::challenge_member(&d, cid, epoch, &a, &txh);
+                        out.submit(&ManagerCall::ChallengeMember {
+                            cid,
+                            epoch,
+                            member: a,
+                            tx_hash: txh,
+                            sig: self.platform.sign(&dg),
+                        });
+                    }
+                }
+                Some(deadline_secs) => {
+                    if now / 1000 > deadline_secs
+                        && exec.may_submit(SubmitKey::RemoveMember(a), now)
+                    {
+                        out.submit(&ManagerCall::RemoveMember { cid, member: a });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// After termination every internal balance is paid out.
+fn refund_all(st: &mut AppState) {
+    let balances = std::mem::take(&mut st.contract.balances);
+    for (to, amount_wei) in balances {
+        if amount_wei == 0 {
+            continue;
+        }
+        let n = st.next_payout_nonce;
+        st.next_payout_nonce += 1;
+        st.pending_payouts.insert(n, PayoutLine { to, amount_wei });
+        st.payouts_decided_wei = st.payouts_decided_wei.saturating_add(amount_wei);
+    }
+}

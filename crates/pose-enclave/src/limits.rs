@@ -1,0 +1,26 @@
+//! Every bound the enclave enforces, in one place, with units in the names.
+
+/// Largest encoded message or sealed blob the enclave accepts, in bytes.
+pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
+/// Largest user input (plaintext), in bytes.
+pub const INPUT_BYTES_MAX: usize = 16 * 1024;
+/// Most requests the executor queues before refusing new ones.
+pub const QUEUE_REQUESTS_MAX: usize = 1024;
+/// Most requests folded into one state update (batching).
+pub const BATCH_REQUESTS_MAX: usize = 16;
+/// Most state updates in flight (sent, not yet acknowledged by every watchdog).
+pub const PIPELINE_UPDATES_MAX: usize = 4;
+/// Largest pool.
+pub const POOL_MEMBERS_MAX: usize = 64;
+/// Most contracts one enclave serves.
+pub const CONTRACTS_MAX: usize = 1024;
+/// Most chain transactions kept per contract by an enclave.
+pub const CHAIN_LOG_MAX: usize = 1 << 20;
+/// Largest list in any decoded message.
+pub const LIST_ITEMS_MAX: usize = 4096;
+/// Fuel per contract call.
+pub const CALL_FUEL_MAX: u64 = 10_000_000;
+
+const _: () = assert!(BATCH_REQUESTS_MAX <= QUEUE_REQUESTS_MAX);
+const _: () = assert!(INPUT_BYTES_MAX * BATCH_REQUESTS_MAX < MESSAGE_BYTES_MAX);
+const _: () = assert!(POOL_MEMBERS_MAX <= LIST_ITEMS_MAX);

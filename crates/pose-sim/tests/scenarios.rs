@@ -1,0 +1,162 @@
+//! Hand-written scenarios on one enclave: sealed state cannot be rolled back, time cannot go
+//! backwards, replayed chain transactions and malformed messages change nothing.
+
+use pose_enclave::chain::Params;
+use pose_enclave::{
+    attestation_digest, ChainTx, Config, Deployment, Effect, Enclave, Event, ManagerCall, Member,
+    Rejection,
+};
+use pose_sim::bank::{bank_code_hash, BankEngine};
+use pose_sim::ideal::{Hardware, Identity, SharedRegistry, SimPlatform};
+use pose_sim::rng::Rng;
+use pose_types::{Address, ContractId};
+
+fn setup() -> (
+    Config,
+    SharedRegistry,
+    pose_sim::ideal::SharedHardware,
+    Member,
+) {
+    let reg: SharedRegistry = Default::default();
+    let mut rng = Rng::new(9);
+    let vendor = Identity::new(&reg, &mut rng);
+    let config = Config {
+        deployment: Deployment {
+            chain_id: 1,
+            manager: Address([1; 20]),
+        },
+        vendor: vendor.address,
+        ..Config::default()
+    };
+    let hw = Hardware::new(&reg, &mut rng);
+    let mut m = Member {
+        address: hw.borrow().identity.address,
+        enc_key: hw.borrow().enc_public,
+        attestation: Vec::new(),
+    };
+    m.attestation = vendor.sign(&attestation_digest(&config, &m));
+    (config, reg, hw, m)
+}
+
+fn creation(m: &Member) -> ChainTx {
+    ChainTx {
+        cid: ContractId(1),
+        index: 0,
+        call: ManagerCall::CreateContract {
+            code_hash: bank_code_hash(),
+            pool_size: 1,
+            params: Params::default(),
+        },
+        sender: Address([7; 20]),
+        value_wei: 0,
+        block_number: 1,
+        block_time_secs: 1,
+        effect: Effect::Created {
+            pool: vec![m.clone()],
+        },
+    }
+}
+
+fn blob(actions: &[pose_enclave::Action]) -> Vec<u8> {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            pose_enclave::Action::Persist { blob } => Some(blob.clone()),
+            _ => None,
+        })
+        .expect("a state change is persisted")
+}
+
+#[test]
+fn stale_sealed_state_is_refused_and_latest_restores() {
+    let (config, _reg, hw, m) = setup();
+    let mut e = Enclave::new(
+        SimPlatform(hw.clone()),
+        Box::new(BankEngine),
+        config.clone(),
+    );
+    let old = blob(&e.handle(10, Event::Chain(creation(&m).encode())).unwrap());
+    let dep = ChainTx {
+        index: 1,
+        call: ManagerCall::Deposit { cid: ContractId(1) },
+        effect: Effect::None,
+        ..creation(&m)
+    };
+    let latest = blob(&e.handle(20, Event::Chain(dep.encode())).unwrap());
+    drop(e);
+    let r = Enclave::restore(
+        SimPlatform(hw.clone()),
+        Box::new(BankEngine),
+        config.clone(),
+        &old,
+    );
+    assert!(
+        matches!(r, Err(Rejection::StaleSealedState { .. })),
+        "old blob accepted"
+    );
+    let e = Enclave::restore(
+        SimPlatform(hw.clone()),
+        Box::new(BankEngine),
+        config.clone(),
+        &latest,
+    )
+    .expect("latest blob restores");
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 2);
+    let mut flipped = latest.clone();
+    flipped[30] ^= 1;
+    let r = Enclave::restore(SimPlatform(hw), Box::new(BankEngine), config, &flipped);
+    assert!(matches!(r, Err(Rejection::Unseal)));
+}
+
+#[test]
+fn time_going_backwards_is_refused() {
+    let (config, _reg, hw, _m) = setup();
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    e.handle(1_000, Event::Tick).unwrap();
+    assert!(matches!(
+        e.handle(999, Event::Tick),
+        Err(Rejection::TimeWentBackwards { .. })
+    ));
+    e.handle(1_000, Event::Tick).unwrap();
+}
+
+#[test]
+fn replayed_chain_transactions_and_garbage_change_nothing() {
+    let (config, _reg, hw, m) = setup();
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    let tx = creation(&m).encode();
+    e.handle(10, Event::Chain(tx.clone())).unwrap();
+    assert!(matches!(
+        e.handle(11, Event::Chain(tx)),
+        Err(Rejection::ChainReplay { got: 0, next: 1 })
+    ));
+    let gap = ChainTx {
+        index: 5,
+        call: ManagerCall::Deposit { cid: ContractId(1) },
+        effect: Effect::None,
+        ..creation(&m)
+    };
+    assert!(matches!(
+        e.handle(12, Event::Chain(gap.encode())),
+        Err(Rejection::ChainGap { got: 5, next: 1 })
+    ));
+    for bytes in [vec![], vec![1], vec![1, 2, 3, 4, 5], vec![0xff; 100]] {
+        assert!(matches!(
+            e.handle(13, Event::Message(bytes)),
+            Err(Rejection::Malformed(_))
+        ));
+    }
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+}
+
+#[test]
+fn a_forged_attestation_in_a_pool_is_refused() {
+    let (config, _reg, hw, mut m) = setup();
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    m.attestation[0] ^= 1;
+    assert!(matches!(
+        e.handle(10, Event::Chain(creation(&m).encode())),
+        Err(Rejection::BadAttestation(_))
+    ));
+    assert!(e.view(ContractId(1)).is_none());
+}

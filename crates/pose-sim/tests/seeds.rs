@@ -1,0 +1,80 @@
+//! The simulator over many seeds, determinism, and the liveness matrix (k of n pool members
+//! silent for every k < n). Seeds: `POSE_SIM_SEEDS` (default 300) starting at
+//! `POSE_SIM_START` (default 0).
+
+use pose_sim::{run_seed, Failure, RunOptions};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn seeds_pass_every_invariant() {
+    let n = env_u64("POSE_SIM_SEEDS", 300);
+    let start = env_u64("POSE_SIM_START", 1_000_000);
+    let mut worst = 0;
+    for seed in start..start + n {
+        let o = run_seed(seed, &RunOptions::default());
+        assert!(
+            o.failure.is_none(),
+            "seed {seed} failed: {:?}\nreplay: cargo run -p pose-sim --release -- --seed {seed} --trace",
+            o.failure
+        );
+        assert!(o.answered > 0, "seed {seed} answered nothing");
+        worst = worst.max(o.worst_answer_ms);
+    }
+    println!("{n} seeds ok; worst answer after healing {worst} simulated ms");
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    for seed in [3, 26, 40] {
+        let a = run_seed(seed, &RunOptions::default());
+        let b = run_seed(seed, &RunOptions::default());
+        assert_eq!(
+            a.events_hash, b.events_hash,
+            "seed {seed} is not deterministic"
+        );
+        assert_eq!(a.answered, b.answered);
+    }
+    let a = run_seed(1, &RunOptions::default());
+    let b = run_seed(2, &RunOptions::default());
+    assert_ne!(a.events_hash, b.events_hash, "different seeds must differ");
+}
+
+#[test]
+fn liveness_with_k_of_n_members_silent() {
+    for n in 2..=4usize {
+        for k in 0..n {
+            for seed in 0..2u64 {
+                let opts = RunOptions {
+                    pool_size: Some(n),
+                    silent_members: Some(k),
+                    ..RunOptions::default()
+                };
+                let o = run_seed(seed * 1000 + (n * 10 + k) as u64, &opts);
+                match &o.failure {
+                    None => {}
+                    Some(Failure::Liveness(m)) => panic!("n={n} k={k}: liveness: {m}"),
+                    Some(Failure::Correctness(m)) => panic!("n={n} k={k}: correctness: {m}"),
+                }
+                assert_eq!(o.silent, k);
+                assert!(
+                    o.worst_answer_ms <= o.bound_ms,
+                    "n={n} k={k}: worst {} ms > bound {} ms",
+                    o.worst_answer_ms,
+                    o.bound_ms
+                );
+                println!(
+                    "pool {n}, {k} silent: worst answer after healing {:.1} s (bound {:.1} s), {} executor changes",
+                    o.worst_answer_ms as f64 / 1000.0,
+                    o.bound_ms as f64 / 1000.0,
+                    o.epochs
+                );
+            }
+        }
+    }
+}
