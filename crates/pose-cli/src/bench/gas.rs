@@ -29,7 +29,7 @@ pub async fn run(args: GasArgs) -> anyhow::Result<Report> {
         .map(u8::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let label = |key: &str| {
+    let label = |key: &'static str| {
         OPERATIONS
             .iter()
             .find(|(k, _)| *k == key)
