@@ -23,7 +23,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use fl_core::{weighted_average, AggregateError, Updates, CHUNK_PARAMS};
+use fl_core::{weighted_average, AggregateError, Updates, CHUNK_PARAMS, GROUP};
 use pose_contract_sdk::{
     ensure, entry_points, env, fail, Address, Error, Item, Map, Reader, Value, Writer,
 };
@@ -109,11 +109,13 @@ fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
     Ok(Vec::new())
 }
 
-/// Streams each participant's update out of storage, one chunk at a time.
+/// Streams each participant's update out of storage, one chunk at a time, into one of
+/// `GROUP` small buffers.
 struct StoredUpdates {
     keys: Vec<Vec<u8>>,
     weights: Vec<f32>,
-    buf: Vec<f32>,
+    bufs: Vec<f32>,
+    lens: [usize; GROUP],
 }
 
 impl Updates for StoredUpdates {
@@ -123,10 +125,14 @@ impl Updates for StoredUpdates {
     fn weight(&self, i: usize) -> f32 {
         self.weights[i]
     }
-    fn chunk(&mut self, i: usize, offset: usize, len: usize) -> Option<&[f32]> {
-        let buf = &mut self.buf[..len];
-        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf))?;
-        (n == len * 4).then_some(&*buf)
+    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool {
+        let buf = &mut self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + len];
+        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf));
+        self.lens[slot] = n.unwrap_or(0) / 4;
+        n == Some(len * 4)
+    }
+    fn slot(&self, slot: usize) -> &[f32] {
+        &self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + self.lens[slot]]
     }
 }
 
@@ -136,7 +142,8 @@ fn aggregate() -> Result<Vec<u8>, Error> {
     let mut src = StoredUpdates {
         weights: who.iter().map(|a| WEIGHTS.get(a).unwrap_or(0.0)).collect(),
         keys: who.iter().map(update_key).collect(),
-        buf: vec![0f32; CHUNK_PARAMS],
+        bufs: vec![0f32; GROUP * CHUNK_PARAMS],
+        lens: [0; GROUP],
     };
     let mut model = vec![0f32; p];
     match weighted_average(&mut src, &mut model) {
