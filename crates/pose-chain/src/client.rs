@@ -1,0 +1,412 @@
+//! [`ManagerClient`]: one account talking to one deployed `PoseManager`.
+
+use std::time::Duration;
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, TxHash, B256, U256};
+use alloy::providers::ext::AnvilApi;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{BlockNumberOrTag, TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
+use pose_types::ContractId;
+
+use crate::bindings::PoseManager;
+use crate::error::ChainError;
+
+/// How to reach a chain and how careful to be with it.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint, an `http://` URL.
+    pub rpc_url: String,
+    /// Blocks a transaction or an event needs before it counts (1: included in the head).
+    pub confirmations: u64,
+    /// How often to poll the node while waiting.
+    pub poll_interval: Duration,
+    /// How long to wait for a receipt or its confirmations before giving up.
+    pub timeout: Duration,
+}
+
+impl ChainConfig {
+    /// A configuration for `rpc_url` with 1 confirmation, 50 ms polling and a 120 s timeout.
+    pub fn new(rpc_url: impl Into<String>) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            confirmations: 1,
+            poll_interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// The same configuration with `confirmations` (at least 1).
+    pub fn with_confirmations(mut self, confirmations: u64) -> Self {
+        self.confirmations = confirmations.max(1);
+        self
+    }
+}
+
+/// One account (a private key) talking to one deployed `PoseManager` on any EVM chain.
+///
+/// Every submission estimates first, so a transaction the manager would refuse is never sent
+/// and its custom error comes back as [`ChainError::Reverted`]; a sent transaction is awaited
+/// until it has the configured confirmations.
+#[derive(Clone, Debug)]
+pub struct ManagerClient {
+    provider: DynProvider,
+    manager: Address,
+    sender: Address,
+    config: ChainConfig,
+}
+
+fn provider_for(config: &ChainConfig, signer: PrivateKeySigner) -> Result<DynProvider, ChainError> {
+    let url = config
+        .rpc_url
+        .parse()
+        .map_err(|e| ChainError::Config(format!("RPC URL {:?}: {e}", config.rpc_url)))?;
+    // The nonce is read from the node for every transaction: a cached nonce would be consumed by
+    // a transaction whose estimation the manager refused, leaving a gap that stalls the next one.
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}
+
+impl ManagerClient {
+    /// Connects `signer` to the manager deployed at `manager`. Fails if no code is there.
+    pub async fn connect(
+        config: ChainConfig,
+        signer: PrivateKeySigner,
+        manager: Address,
+    ) -> Result<Self, ChainError> {
+        let sender = signer.address();
+        let provider = provider_for(&config, signer)?;
+        let code = provider.get_code_at(manager).await?;
+        if code.is_empty() {
+            return Err(ChainError::Config(format!(
+                "no contract at {manager}; deploy the manager first or fix the address"
+            )));
+        }
+        Ok(Self {
+            provider,
+            manager,
+            sender,
+            config,
+        })
+    }
+
+    /// Deploys a new manager from `signer` (which becomes its owner) with the vendor key and
+    /// the allowed measurements, and connects to it.
+    pub async fn deploy(
+        config: ChainConfig,
+        signer: PrivateKeySigner,
+        vendor: Address,
+        measurements: Vec<B256>,
+    ) -> Result<Self, ChainError> {
+        let sender = signer.address();
+        let provider = provider_for(&config, signer)?;
+        let mut code = PoseManager::BYTECODE.to_vec();
+        code.extend_from_slice(
+            &PoseManager::constructorCall {
+                vendor_: vendor,
+                measurements,
+            }
+            .abi_encode(),
+        );
+        let mut client = Self {
+            provider,
+            manager: Address::ZERO,
+            sender,
+            config,
+        };
+        let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
+        let receipt = client.submit(tx).await?;
+        client.manager = receipt.contract_address.ok_or_else(|| {
+            ChainError::Config("deployment receipt carries no contract address".into())
+        })?;
+        Ok(client)
+    }
+
+    /// The same manager and configuration, submitting from another account.
+    pub fn with_signer(&self, signer: PrivateKeySigner) -> Result<Self, ChainError> {
+        let sender = signer.address();
+        Ok(Self {
+            provider: provider_for(&self.config, signer)?,
+            manager: self.manager,
+            sender,
+            config: self.config.clone(),
+        })
+    }
+
+    /// The manager's address.
+    pub fn manager(&self) -> Address {
+        self.manager
+    }
+
+    /// The account that signs and pays for submissions.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The underlying provider (for reads this type does not wrap).
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// A typed instance of the manager for calls through the generated methods.
+    pub fn instance(&self) -> PoseManager::PoseManagerInstance<DynProvider> {
+        PoseManager::new(self.manager, self.provider.clone())
+    }
+
+    /// Submits `call` to the manager with `value` wei and waits for its confirmations.
+    pub async fn send<C: SolCall>(
+        &self,
+        call: &C,
+        value: U256,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let tx = TransactionRequest::default()
+            .with_to(self.manager)
+            .with_input(call.abi_encode())
+            .with_value(value);
+        self.submit(tx).await
+    }
+
+    /// Calls a view (or simulates a transaction) of the manager at the latest block.
+    pub async fn read<C: SolCall>(&self, call: &C) -> Result<C::Return, ChainError> {
+        let tx = TransactionRequest::default()
+            .with_from(self.sender)
+            .with_to(self.manager)
+            .with_input(call.abi_encode());
+        let out = self
+            .provider
+            .call(tx)
+            .await
+            .map_err(ChainError::from_transport)?;
+        C::abi_decode_returns(&out)
+            .map_err(|e| ChainError::Config(format!("manager returned undecodable data: {e}")))
+    }
+
+    /// Submits a prepared transaction: estimates (a refusal comes back as the manager's
+    /// decoded error), sends, and waits for the receipt and the configured confirmations.
+    pub async fn submit(&self, tx: TransactionRequest) -> Result<TransactionReceipt, ChainError> {
+        let mut tx = tx.with_from(self.sender);
+        if tx.gas.is_none() {
+            let estimate = self
+                .provider
+                .estimate_gas(tx.clone())
+                .await
+                .map_err(ChainError::from_transport)?;
+            tx.set_gas_limit(gas_limit_for(estimate));
+        }
+        let pending = self
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(ChainError::from_transport)?;
+        let hash = *pending.tx_hash();
+        let receipt = self.wait_receipt(hash).await?;
+        if !receipt.status() {
+            return Err(ChainError::TxFailed(hash));
+        }
+        self.wait_confirmations(&receipt).await
+    }
+
+    async fn wait_receipt(&self, hash: TxHash) -> Result<TransactionReceipt, ChainError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(r) = self.provider.get_transaction_receipt(hash).await? {
+                return Ok(r);
+            }
+            if start.elapsed() > self.config.timeout {
+                return Err(ChainError::Timeout {
+                    what: "a transaction receipt",
+                    secs: self.config.timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    /// Waits until the block holding `receipt` has the configured confirmations and the
+    /// transaction is still in it; returns the receipt as seen then.
+    pub async fn wait_confirmations(
+        &self,
+        receipt: &TransactionReceipt,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let hash = receipt.transaction_hash;
+        let block = receipt.block_number.unwrap_or_default();
+        let start = tokio::time::Instant::now();
+        loop {
+            let head = self.provider.get_block_number().await?;
+            if head + 1 >= block + self.config.confirmations {
+                return match self.provider.get_transaction_receipt(hash).await? {
+                    Some(r) if r.block_number == receipt.block_number => Ok(r),
+                    _ => Err(ChainError::Dropped(hash)),
+                };
+            }
+            if start.elapsed() > self.config.timeout {
+                return Err(ChainError::Timeout {
+                    what: "confirmations",
+                    secs: self.config.timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    /// The number of the chain's latest block.
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// Chain time: the timestamp (seconds since the Unix epoch) of the latest block. The
+    /// manager's deadlines compare against block timestamps, so this is the clock that matters.
+    pub async fn chain_time(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| ChainError::Config("the node has no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// The chain id the node reports.
+    pub async fn chain_id(&self) -> Result<u64, ChainError> {
+        Ok(self.provider.get_chain_id().await?)
+    }
+
+    /// The balance of `account`, in wei.
+    pub async fn balance_of(&self, account: Address) -> Result<U256, ChainError> {
+        Ok(self.provider.get_balance(account).await?)
+    }
+
+    // ---------------------------------------------------------------- typed shorthands
+
+    /// Registers an enclave with its vendor attestation; the sender becomes its operator.
+    pub async fn register_enclave(
+        &self,
+        measurement: B256,
+        enclave: Address,
+        enc_pub_key: B256,
+        vendor_sig: Bytes,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::registerEnclaveCall {
+            measurement,
+            enclave,
+            encPubKey: enc_pub_key,
+            vendorSig: vendor_sig,
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// Creates a contract; returns its id and its drawn pool (executor first).
+    pub async fn create_contract(
+        &self,
+        code_hash: B256,
+        params: PoseManager::Params,
+    ) -> Result<(ContractId, Vec<Address>, TransactionReceipt), ChainError> {
+        let call = PoseManager::createContractCall {
+            codeHash: code_hash,
+            params,
+        };
+        let receipt = self.send(&call, U256::ZERO).await?;
+        let created = find_event::<PoseManager::ContractCreated>(&receipt).ok_or_else(|| {
+            ChainError::Config("createContract receipt has no ContractCreated event".into())
+        })?;
+        Ok((ContractId(created.cid), created.pool, receipt))
+    }
+
+    /// Deposits `amount` wei into contract `cid`.
+    pub async fn deposit(
+        &self,
+        cid: ContractId,
+        amount: U256,
+    ) -> Result<TransactionReceipt, ChainError> {
+        self.send(&PoseManager::depositCall { cid: cid.0 }, amount)
+            .await
+    }
+
+    /// Forces `encrypted_input` on-chain for `cid`; returns the challenge id.
+    pub async fn challenge(
+        &self,
+        cid: ContractId,
+        encrypted_input: Bytes,
+    ) -> Result<(u64, TransactionReceipt), ChainError> {
+        let call = PoseManager::challengeCall {
+            cid: cid.0,
+            encryptedInput: encrypted_input,
+        };
+        let receipt = self.send(&call, U256::ZERO).await?;
+        let opened = find_event::<PoseManager::ChallengeOpened>(&receipt).ok_or_else(|| {
+            ChainError::Config("challenge receipt has no ChallengeOpened event".into())
+        })?;
+        Ok((opened.challengeId, receipt))
+    }
+
+    /// The contract's current incremental transaction hash.
+    pub async fn tx_hash_of(&self, cid: ContractId) -> Result<B256, ChainError> {
+        self.read(&PoseManager::txHashOfCall { cid: cid.0 }).await
+    }
+
+    /// The contract's on-chain record.
+    pub async fn contract(&self, cid: ContractId) -> Result<PoseManager::Instance, ChainError> {
+        self.read(&PoseManager::getContractCall { cid: cid.0 })
+            .await
+    }
+
+    /// The contract's pool, executor rotation order.
+    pub async fn pool(&self, cid: ContractId) -> Result<Vec<Address>, ChainError> {
+        self.read(&PoseManager::getPoolCall { cid: cid.0 }).await
+    }
+
+    /// The executor of the contract's current epoch.
+    pub async fn executor_of(&self, cid: ContractId) -> Result<Address, ChainError> {
+        self.read(&PoseManager::executorOfCall { cid: cid.0 }).await
+    }
+
+    // ---------------------------------------------------------------- local devnet only
+
+    /// Moves the chain clock forward by `secs` and mines a block (anvil only).
+    pub async fn anvil_increase_time(&self, secs: u64) -> Result<(), ChainError> {
+        self.provider.anvil_increase_time(secs).await?;
+        self.provider.evm_mine(None).await?;
+        Ok(())
+    }
+
+    /// Mines `blocks` empty blocks (anvil only).
+    pub async fn anvil_mine(&self, blocks: u64) -> Result<(), ChainError> {
+        self.provider.anvil_mine(Some(blocks), None).await?;
+        Ok(())
+    }
+
+    /// Sets the balance of `account` (anvil only); used to fund fresh test accounts.
+    pub async fn anvil_set_balance(&self, account: Address, wei: U256) -> Result<(), ChainError> {
+        self.provider.anvil_set_balance(account, wei).await?;
+        Ok(())
+    }
+}
+
+/// The gas limit for an estimate: the pool draw's cost depends on `prevrandao`, which differs
+/// between estimation and inclusion, so the limit leaves room (only gas used is paid).
+fn gas_limit_for(estimate: u64) -> u64 {
+    estimate.saturating_mul(3) / 2 + GAS_LIMIT_MARGIN
+}
+
+/// Gas added to every estimate on top of 50 %.
+const GAS_LIMIT_MARGIN: u64 = 100_000;
+
+/// The first event of type `E` emitted by the manager in `receipt`.
+pub fn find_event<E: SolEvent>(receipt: &TransactionReceipt) -> Option<E> {
+    receipt
+        .logs()
+        .iter()
+        .find_map(|log| log.log_decode::<E>().ok().map(|l| l.inner.data))
+}

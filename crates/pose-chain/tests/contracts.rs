@@ -1,0 +1,721 @@
+//! Contract creation with the pool draw, deposits, withdrawals, termination, the incremental
+//! transaction hash and the digest views, against anvil.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use common::*;
+use pose_chain::bindings::Phase;
+use pose_chain::PoseManager::{self, PoseManagerErrors as E, PoseManagerEvents as Ev};
+use pose_chain::{find_event, EventFollower, ManagerClient};
+use pose_types::ContractId;
+
+#[tokio::test]
+async fn creation_draws_a_pool_of_distinct_registered_enclaves() {
+    let env = Env::new().await;
+    let keys = env.register(8).await;
+    let registered: BTreeSet<Address> = keys.iter().map(|k| k.address()).collect();
+    for size in [1u8, 5, 8] {
+        let code = rb256();
+        let (cid, pool, r) = env.owner.create_contract(code, params(size)).await.unwrap();
+        assert_eq!(pool.len(), size as usize);
+        let distinct: BTreeSet<Address> = pool.iter().copied().collect();
+        assert_eq!(distinct.len(), pool.len(), "no enclave drawn twice");
+        assert!(distinct.is_subset(&registered));
+        let ev = find_event::<PoseManager::ContractCreated>(&r).unwrap();
+        assert_eq!(
+            (ev.creator, ev.codeHash, ev.params.poolSize),
+            (env.owner.sender(), code, size)
+        );
+        let inst = env.owner.contract(cid).await.unwrap();
+        assert_eq!(Phase::from_u8(inst.phase), Some(Phase::Creation));
+        assert_eq!(env.owner.pool(cid).await.unwrap(), pool);
+        assert_eq!(env.owner.executor_of(cid).await.unwrap(), pool[0]);
+        for m in &pool {
+            assert!(env
+                .owner
+                .read(&PoseManager::isPoolMemberCall {
+                    cid: cid.0,
+                    member: *m
+                })
+                .await
+                .unwrap());
+        }
+    }
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::contractCountCall {})
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn creation_refuses_bad_parameters() {
+    let env = Env::new().await;
+    env.register(3).await;
+    let c = &env.owner;
+    for size in [0u8, 33] {
+        let e = refusal(c.create_contract(B256::ZERO, params(size)).await);
+        assert!(matches!(e, E::InvalidPoolSize(_)), "{e:?}");
+    }
+    let mut p = params(2);
+    p.responsePeriodSecs = 0;
+    assert!(matches!(
+        refusal(c.create_contract(B256::ZERO, p).await),
+        E::InvalidPeriod(_)
+    ));
+    let mut p = params(2);
+    p.memberResponsePeriodSecs = 0;
+    assert!(matches!(
+        refusal(c.create_contract(B256::ZERO, p).await),
+        E::InvalidPeriod(_)
+    ));
+    let e = refusal(c.create_contract(B256::ZERO, params(4)).await);
+    assert!(
+        matches!(e, E::NotEnoughEnclaves(ref x) if x.needed == U256::from(4) && x.available == U256::from(3))
+    );
+}
+
+#[tokio::test]
+async fn completion_needs_every_member_in_pool_order_over_a_known_tx_hash() {
+    let env = Env::new().await;
+    let keys = env.register(4).await;
+    let code = rb256();
+    let (cid, pool, _) = env.owner.create_contract(code, params(3)).await.unwrap();
+    let pool_keys = keys_for(&keys, &pool);
+    let outsider = keys
+        .iter()
+        .find(|k| !pool.contains(&k.address()))
+        .unwrap()
+        .clone();
+    let tx = env.owner.tx_hash_of(cid).await.unwrap();
+    let (key, init) = (rb256(), rb256());
+    let d = digest::accept(env.chain_id, env.manager(), cid.0, code, key, init, tx);
+    let call = |tx_hash: B256, sigs: Vec<Bytes>| PoseManager::completeCreationCall {
+        cid: cid.0,
+        contractEncKey: key,
+        initStateHash: init,
+        txHash: tx_hash,
+        sigs,
+    };
+    let sigs: Vec<Bytes> = pool_keys.iter().map(|k| sign(k, d)).collect();
+
+    // Deposits and challenges wait until creation is complete.
+    let user = env.user().await;
+    assert!(matches!(
+        refusal(user.deposit(cid, U256::from(1)).await),
+        E::WrongPhase(_)
+    ));
+
+    let e = refusal(
+        env.owner
+            .send(&call(tx, sigs[..2].to_vec()), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::WrongSignatureCount(_)));
+    let mut swapped = sigs.clone();
+    swapped.swap(0, 1);
+    let e = refusal(env.owner.send(&call(tx, swapped), U256::ZERO).await);
+    assert!(matches!(e, E::NotPoolMemberSignature(ref x) if x.index == U256::ZERO));
+    let mut with_outsider = sigs.clone();
+    with_outsider[2] = sign(&outsider, d);
+    let e = refusal(env.owner.send(&call(tx, with_outsider), U256::ZERO).await);
+    assert!(matches!(e, E::NotPoolMemberSignature(ref x) if x.recovered == outsider.address()));
+    let fake_tx = rb256();
+    let d_fake = digest::accept(env.chain_id, env.manager(), cid.0, code, key, init, fake_tx);
+    let fake_sigs = pool_keys.iter().map(|k| sign(k, d_fake)).collect();
+    let e = refusal(env.owner.send(&call(fake_tx, fake_sigs), U256::ZERO).await);
+    assert!(matches!(e, E::UnknownTxHash(_)));
+
+    let r = env
+        .owner
+        .send(&call(tx, sigs.clone()), U256::ZERO)
+        .await
+        .unwrap();
+    let ev = find_event::<PoseManager::CreationCompleted>(&r).unwrap();
+    assert_eq!((ev.contractEncKey, ev.initStateHash), (key, init));
+    let inst = env.owner.contract(cid).await.unwrap();
+    assert_eq!(Phase::from_u8(inst.phase), Some(Phase::Executing));
+    assert_eq!((inst.contractEncKey, inst.lastStateHash), (key, init));
+
+    let e = refusal(env.owner.send(&call(tx, sigs), U256::ZERO).await);
+    assert!(matches!(e, E::WrongPhase(_)));
+    let e = refusal(user.deposit(ContractId(999), U256::from(1)).await);
+    assert!(matches!(e, E::UnknownContract(ref x) if x.cid == 999));
+}
+
+#[tokio::test]
+async fn deposits_are_held_by_the_manager() {
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, _) = env.live_contract(&keys, params(3)).await;
+    let user = env.user().await;
+    let before = user.balance_of(env.manager()).await.unwrap();
+    let r = user.deposit(cid, U256::from(5 * ONE_ETH)).await.unwrap();
+    let ev = find_event::<PoseManager::Deposited>(&r).unwrap();
+    assert_eq!(
+        (ev.from, ev.amount, ev.balance),
+        (
+            user.sender(),
+            U256::from(5 * ONE_ETH),
+            U256::from(5 * ONE_ETH)
+        )
+    );
+    user.deposit(cid, U256::from(ONE_ETH)).await.unwrap();
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::from(6 * ONE_ETH)
+    );
+    assert_eq!(
+        user.balance_of(env.manager()).await.unwrap() - before,
+        U256::from(6 * ONE_ETH)
+    );
+    assert!(matches!(
+        refusal(user.deposit(cid, U256::ZERO).await),
+        E::ZeroDeposit(_)
+    ));
+}
+
+struct Withdrawal<'a> {
+    env: &'a Env,
+    cid: ContractId,
+    epoch: u64,
+}
+
+impl Withdrawal<'_> {
+    fn call(
+        &self,
+        signer: &PrivateKeySigner,
+        to: Address,
+        amount: U256,
+        nonce: u64,
+        tx: B256,
+    ) -> PoseManager::withdrawCall {
+        let d = digest::withdraw(
+            self.env.chain_id,
+            self.env.manager(),
+            self.cid.0,
+            self.epoch,
+            to,
+            amount,
+            nonce,
+            tx,
+        );
+        PoseManager::withdrawCall {
+            cid: self.cid.0,
+            recipient: to,
+            amount,
+            nonce,
+            txHash: tx,
+            sig: sign(signer, d),
+        }
+    }
+}
+
+#[tokio::test]
+async fn withdrawals_pay_what_the_executor_signed_once_within_the_balance() {
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(3)).await;
+    let (exec, watchdog) = (&pool[0], &pool[1]);
+    let user = env.user().await;
+    user.deposit(cid, U256::from(3 * ONE_ETH)).await.unwrap();
+    let tx_after_deposit = env.owner.tx_hash_of(cid).await.unwrap();
+    let w = Withdrawal {
+        env: &env,
+        cid,
+        epoch: 0,
+    };
+    let to = raddr();
+    let one = U256::from(ONE_ETH);
+
+    // Anyone may submit what the executor signed.
+    let r = env
+        .owner
+        .send(&w.call(exec, to, one, 1, tx_after_deposit), U256::ZERO)
+        .await
+        .unwrap();
+    let ev = find_event::<PoseManager::Withdrawn>(&r).unwrap();
+    assert_eq!((ev.recipient, ev.amount, ev.nonce), (to, one, 1));
+    assert_eq!(user.balance_of(to).await.unwrap(), one);
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::from(2 * ONE_ETH)
+    );
+    assert!(env
+        .owner
+        .read(&PoseManager::isNonceUsedCall {
+            cid: cid.0,
+            nonce: 1
+        })
+        .await
+        .unwrap());
+
+    // Replayed nonce (even for another amount and a newer tx hash).
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, to, one, 1, tx_after_deposit), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::NonceUsed(ref x) if x.nonce == 1));
+    let newer = env.owner.tx_hash_of(cid).await.unwrap();
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, to, U256::from(7), 1, newer), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::NonceUsed(_)));
+
+    // Above the balance.
+    let e = refusal(
+        env.owner
+            .send(
+                &w.call(exec, to, U256::from(2 * ONE_ETH + 1), 2, newer),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::InsufficientBalance(ref x) if x.balance == U256::from(2 * ONE_ETH)));
+
+    // Signed over a transaction hash the chain never produced for this contract: the hash a
+    // host would compute after showing its enclave an invented 100 ETH deposit.
+    let invented = digest::tx_step(
+        newer,
+        &alloy::sol_types::SolCall::abi_encode(&PoseManager::depositCall { cid: cid.0 }),
+        user.sender(),
+        U256::from(100 * ONE_ETH),
+    );
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, to, one, 2, invented), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::UnknownTxHash(ref x) if x.txHash == invented));
+    // A hash another contract produced does not count for this one.
+    let (other, _) = env.live_contract(&keys, params(1)).await;
+    let other_tx = env.owner.tx_hash_of(other).await.unwrap();
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, to, one, 2, other_tx), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::UnknownTxHash(_)));
+
+    // Signed by a watchdog, or for another epoch, or for another recipient than submitted.
+    let e = refusal(
+        env.owner
+            .send(&w.call(watchdog, to, one, 2, newer), U256::ZERO)
+            .await,
+    );
+    assert!(
+        matches!(e, E::NotExecutor(ref x) if x.recovered == watchdog.address() && x.executor == exec.address())
+    );
+    let w1 = Withdrawal {
+        env: &env,
+        cid,
+        epoch: 1,
+    };
+    let e = refusal(
+        env.owner
+            .send(&w1.call(exec, to, one, 2, newer), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::NotExecutor(_)));
+    let mut redirected = w.call(exec, to, one, 2, newer);
+    redirected.recipient = raddr();
+    assert!(matches!(
+        refusal(env.owner.send(&redirected, U256::ZERO).await),
+        E::NotExecutor(_)
+    ));
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, Address::ZERO, one, 2, newer), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::ZeroAddress(_)));
+
+    // A recipient that refuses coins (the manager itself has no receive function).
+    let e = refusal(
+        env.owner
+            .send(&w.call(exec, env.manager(), one, 2, newer), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::TransferFailed(_)));
+
+    // An older known tx hash still works (the manager keeps every value it produced).
+    env.owner
+        .send(&w.call(exec, to, one, 2, tx_after_deposit), U256::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(user.balance_of(to).await.unwrap(), U256::from(2 * ONE_ETH));
+}
+
+#[tokio::test]
+async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(3)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(10 * ONE_ETH)).await.unwrap();
+    let tx = env.owner.tx_hash_of(cid).await.unwrap();
+    let (a, b) = (env.user().await, env.user().await);
+    let recipients = vec![a.sender(), b.sender()];
+    let amounts = vec![U256::from(4 * ONE_ETH), U256::from(5 * ONE_ETH)];
+    let call =
+        |signer: &PrivateKeySigner, recipients: Vec<Address>, amounts: Vec<U256>, epoch: u64| {
+            let p = digest::payouts(&recipients, &amounts);
+            let d = digest::terminate(env.chain_id, env.manager(), cid.0, epoch, p, tx);
+            PoseManager::terminateCall {
+                cid: cid.0,
+                recipients,
+                amounts,
+                txHash: tx,
+                sig: sign(signer, d),
+            }
+        };
+
+    // The payouts hash matches the manager's.
+    let p = env
+        .owner
+        .read(&PoseManager::hashPayoutsCall {
+            recipients: recipients.clone(),
+            amounts: amounts.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(p, digest::payouts(&recipients, &amounts));
+
+    let e = refusal(
+        env.owner
+            .send(
+                &call(&pool[0], recipients.clone(), amounts[..1].to_vec(), 0),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::LengthMismatch(_)));
+    let many: Vec<Address> = (0..65).map(|_| raddr()).collect();
+    let e = refusal(
+        env.owner
+            .send(
+                &call(&pool[0], many, vec![U256::from(1); 65], 0),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::TooManyPayouts(_)));
+    let e = refusal(
+        env.owner
+            .send(
+                &call(
+                    &pool[0],
+                    recipients.clone(),
+                    vec![U256::from(6 * ONE_ETH); 2],
+                    0,
+                ),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::InsufficientBalance(_)));
+    let e = refusal(
+        env.owner
+            .send(
+                &call(&pool[1], recipients.clone(), amounts.clone(), 0),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::NotExecutor(_)));
+    let e = refusal(
+        env.owner
+            .send(
+                &call(&pool[0], vec![Address::ZERO], vec![U256::from(1)], 0),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::ZeroAddress(_)));
+    let mut forged = call(&pool[0], recipients.clone(), amounts.clone(), 0);
+    forged.amounts[0] = U256::from(5 * ONE_ETH);
+    assert!(matches!(
+        refusal(env.owner.send(&forged, U256::ZERO).await),
+        E::NotExecutor(_)
+    ));
+
+    let r = env
+        .owner
+        .send(
+            &call(&pool[0], recipients.clone(), amounts.clone(), 0),
+            U256::ZERO,
+        )
+        .await
+        .unwrap();
+    let ev = find_event::<PoseManager::Terminated>(&r).unwrap();
+    assert_eq!(
+        (ev.paidOut, ev.remainderToCreator),
+        (U256::from(9 * ONE_ETH), U256::from(ONE_ETH))
+    );
+    let inst = env.owner.contract(cid).await.unwrap();
+    assert_eq!(
+        (Phase::from_u8(inst.phase), inst.balance),
+        (Some(Phase::Terminated), U256::ZERO)
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(env.owner.sender()))
+            .await
+            .unwrap(),
+        U256::from(ONE_ETH)
+    );
+
+    // Claims pay out once.
+    let before = a.balance_of(a.sender()).await.unwrap();
+    let r = a
+        .send(&PoseManager::claimCall {}, U256::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        find_event::<PoseManager::Claimed>(&r).unwrap().amount,
+        U256::from(4 * ONE_ETH)
+    );
+    let gas = U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+    assert_eq!(
+        a.balance_of(a.sender()).await.unwrap() + gas - before,
+        U256::from(4 * ONE_ETH)
+    );
+    assert!(matches!(
+        refusal(a.send(&PoseManager::claimCall {}, U256::ZERO).await),
+        E::NothingToClaim(_)
+    ));
+    b.send(&PoseManager::claimCall {}, U256::ZERO)
+        .await
+        .unwrap();
+    env.owner
+        .send(&PoseManager::claimCall {}, U256::ZERO)
+        .await
+        .unwrap();
+
+    // A terminated contract takes nothing more.
+    assert!(matches!(
+        refusal(user.deposit(cid, U256::from(1)).await),
+        E::WrongPhase(_)
+    ));
+    let e = refusal(
+        env.owner
+            .send(&call(&pool[0], recipients, amounts, 0), U256::ZERO)
+            .await,
+    );
+    assert!(matches!(e, E::WrongPhase(_)));
+    assert!(matches!(
+        refusal(user.challenge(cid, Bytes::from_static(b"x")).await),
+        E::WrongPhase(_)
+    ));
+}
+
+/// An enclave replays the manager's `TxHashExtended` events to recompute `txHash`; the chain's
+/// value, each event's value and the `hashTx*` views must all agree with docs/protocol.md.
+#[tokio::test]
+async fn tx_hash_chain_is_replayable_from_events() {
+    let env = Env::new().await;
+    let start = env.owner.block_number().await.unwrap();
+    let keys = env.register(3).await;
+    let (cid, _) = env.live_contract(&keys, params(2)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(1234)).await.unwrap();
+    user.challenge(cid, Bytes::from_static(b"encrypted input"))
+        .await
+        .unwrap();
+    let (other, _) = env.live_contract(&keys, params(1)).await;
+    user.deposit(other, U256::from(1)).await.unwrap();
+
+    let mut follower = EventFollower::from_block(start);
+    let mut events = Vec::new();
+    loop {
+        let batch = follower.poll(&env.owner).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        events.extend(batch);
+    }
+    let mut h = digest::tx_genesis(env.chain_id, env.manager(), cid.0);
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::hashTxGenesisCall { cid: cid.0 })
+            .await
+            .unwrap(),
+        h
+    );
+    let mut steps = 0;
+    for ev in &events {
+        if let Ev::TxHashExtended(x) = &ev.event {
+            if x.cid != cid.0 {
+                continue;
+            }
+            let next = digest::tx_step(h, &x.data, x.sender, x.value);
+            let view = env
+                .owner
+                .read(&PoseManager::hashTxStepCall {
+                    prev: h,
+                    data: x.data.clone(),
+                    sender: x.sender,
+                    value: x.value,
+                })
+                .await
+                .unwrap();
+            assert_eq!(next, view);
+            assert_eq!(next, x.txHash, "event {steps} carries the recomputed hash");
+            assert!(env
+                .owner
+                .read(&PoseManager::isKnownTxHashCall {
+                    cid: cid.0,
+                    txHash: next
+                })
+                .await
+                .unwrap());
+            h = next;
+            steps += 1;
+        }
+    }
+    // create, complete, deposit, challenge.
+    assert_eq!(steps, 4);
+    assert_eq!(env.owner.tx_hash_of(cid).await.unwrap(), h);
+    assert!(!env
+        .owner
+        .read(&PoseManager::isKnownTxHashCall {
+            cid: other.0,
+            txHash: h
+        })
+        .await
+        .unwrap());
+}
+
+/// Every digest of docs/protocol.md computed in Rust equals the manager's `hash*` view, for
+/// random inputs.
+#[tokio::test]
+async fn rust_digests_equal_the_manager_hash_views() {
+    let env = Env::new().await;
+    let c: &ManagerClient = &env.owner;
+    let (chain, mgr) = (env.chain_id, env.manager());
+    for i in 0..8u64 {
+        let (h1, h2, h3, h4) = (rb256(), rb256(), rb256(), rb256());
+        let (a, n1, n2, n3) = (raddr(), i * 7919 + 1, u64::MAX - i, i << 40);
+        let amount = U256::from_be_bytes(rb256().0) >> (128 + i as usize);
+        let out = rb256().to_vec();
+        assert_eq!(
+            c.read(&PoseManager::hashAttestationCall {
+                measurement: h1,
+                enclave: a,
+                encPubKey: h2
+            })
+            .await
+            .unwrap(),
+            digest::attestation(chain, mgr, h1, a, h2)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashAcceptCall {
+                cid: n1,
+                codeHash: h1,
+                contractEncKey: h2,
+                initStateHash: h3,
+                txHash: h4
+            })
+            .await
+            .unwrap(),
+            digest::accept(chain, mgr, n1, h1, h2, h3, h4)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashRespondCall {
+                cid: n1,
+                challengeId: n2,
+                epoch: n3,
+                outputHash: alloy::primitives::keccak256(&out),
+                seq: n2 ^ 5,
+                stateHash: h1,
+                txHash: h2
+            })
+            .await
+            .unwrap(),
+            digest::respond(chain, mgr, n1, n2, n3, &out, n2 ^ 5, h1, h2)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashWithdrawCall {
+                cid: n1,
+                epoch: n3,
+                recipient: a,
+                amount,
+                nonce: n2,
+                txHash: h3
+            })
+            .await
+            .unwrap(),
+            digest::withdraw(chain, mgr, n1, n3, a, amount, n2, h3)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashChallengeMemberCall {
+                cid: n1,
+                epoch: n3,
+                member: a,
+                txHash: h1
+            })
+            .await
+            .unwrap(),
+            digest::challenge_member(chain, mgr, n1, n3, a, h1)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashRespondMemberCall {
+                cid: n1,
+                epoch: n3,
+                member: a,
+                txHash: h1
+            })
+            .await
+            .unwrap(),
+            digest::respond_member(chain, mgr, n1, n3, a, h1)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashTerminateCall {
+                cid: n1,
+                epoch: n3,
+                payoutsHash: h1,
+                txHash: h2
+            })
+            .await
+            .unwrap(),
+            digest::terminate(chain, mgr, n1, n3, h1, h2)
+        );
+        let recipients: Vec<Address> = (0..i).map(|_| raddr()).collect();
+        let amounts: Vec<U256> = (0..i).map(|k| U256::from(k * 1000 + 1)).collect();
+        assert_eq!(
+            c.read(&PoseManager::hashPayoutsCall {
+                recipients: recipients.clone(),
+                amounts: amounts.clone()
+            })
+            .await
+            .unwrap(),
+            digest::payouts(&recipients, &amounts)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashTxGenesisCall { cid: n1 })
+                .await
+                .unwrap(),
+            digest::tx_genesis(chain, mgr, n1)
+        );
+        assert_eq!(
+            c.read(&PoseManager::hashTxStepCall {
+                prev: h1,
+                data: Bytes::from(out.clone()),
+                sender: a,
+                value: amount
+            })
+            .await
+            .unwrap(),
+            digest::tx_step(h1, &out, a, amount)
+        );
+    }
+}
