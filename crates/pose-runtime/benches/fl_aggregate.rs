@@ -154,9 +154,14 @@ fn bench(c: &mut Criterion) {
         let mut src = SliceUpdates::new(&slices, &weights);
         weighted_average(&mut src, &mut out_native).expect("aggregate");
         // Both computed the same model, bit for bit.
-        let global = state.storage.get(&b"global"[..]).expect("global model");
+        // The contract stores the model in chunks under `global/<u32 big-endian>`.
+        let global: Vec<u8> = state
+            .storage
+            .range(b"global/".to_vec()..b"global0".to_vec())
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
         let native_bytes: Vec<u8> = out_native.iter().flat_map(|x| x.to_le_bytes()).collect();
-        assert_eq!(global, &native_bytes, "Wasm and native results differ");
+        assert_eq!(global, native_bytes, "Wasm and native results differ");
 
         group.bench_function(BenchmarkId::new("native", &id), |b| {
             b.iter(|| {

@@ -59,6 +59,8 @@ pub fn accumulate(acc: &mut [f32], update: &[f32], weight: f32) {
 
 /// Four [`accumulate`] calls fused into one pass, with the same result:
 /// `acc[j] = (((acc[j] + w0*u0[j]) + w1*u1[j]) + w2*u2[j]) + w3*u3[j]`.
+/// Works on blocks of [`LANES`] elements so that the loop (and, in WebAssembly, its fuel
+/// check) runs once per block.
 #[inline]
 pub fn accumulate4(acc: &mut [f32], u: [&[f32]; 4], w: [f32; 4]) {
     let n = acc
@@ -67,22 +69,37 @@ pub fn accumulate4(acc: &mut [f32], u: [&[f32]; 4], w: [f32; 4]) {
         .min(u[1].len())
         .min(u[2].len())
         .min(u[3].len());
-    let (acc, u0, u1, u2, u3) = (
-        &mut acc[..n],
-        &u[0][..n],
-        &u[1][..n],
-        &u[2][..n],
-        &u[3][..n],
-    );
-    for j in 0..n {
-        let mut a = acc[j];
-        a += w[0] * u0[j];
-        a += w[1] * u1[j];
-        a += w[2] * u2[j];
-        a += w[3] * u3[j];
-        acc[j] = a;
+    let main = n - n % LANES;
+    let (acc_main, acc_tail) = acc[..n].split_at_mut(main);
+    let blocks = acc_main
+        .chunks_exact_mut(LANES)
+        .zip(u[0][..main].chunks_exact(LANES))
+        .zip(u[1][..main].chunks_exact(LANES))
+        .zip(u[2][..main].chunks_exact(LANES))
+        .zip(u[3][..main].chunks_exact(LANES));
+    for ((((a, x0), x1), x2), x3) in blocks {
+        for k in 0..LANES {
+            let mut v = a[k];
+            v += w[0] * x0[k];
+            v += w[1] * x1[k];
+            v += w[2] * x2[k];
+            v += w[3] * x3[k];
+            a[k] = v;
+        }
+    }
+    for (j, a) in acc_tail.iter_mut().enumerate() {
+        let j = main + j;
+        let mut v = *a;
+        v += w[0] * u[0][j];
+        v += w[1] * u[1][j];
+        v += w[2] * u[2][j];
+        v += w[3] * u[3][j];
+        *a = v;
     }
 }
+
+/// Elements per block of [`accumulate4`]: four 128-bit SIMD vectors.
+pub const LANES: usize = 16;
 
 /// `v[j] *= factor` for every `j`.
 #[inline]
@@ -92,12 +109,9 @@ pub fn scale(v: &mut [f32], factor: f32) {
     }
 }
 
-/// Writes the weighted average of all updates into `out` (whose length is the model size):
-/// `out[j] = sum_i(w_i * u_i[j]) * (1 / sum_i(w_i))`, summed in participant order.
-pub fn weighted_average<U: Updates>(
-    updates: &mut U,
-    out: &mut [f32],
-) -> Result<(), AggregateError> {
+/// `1 / sum_i(w_i)`, after checking that there is an update and that every weight and the
+/// sum are finite and positive.
+pub fn inverse_total_weight<U: Updates>(updates: &U) -> Result<f32, AggregateError> {
     let n = updates.count();
     if n == 0 {
         return Err(AggregateError::NoUpdates);
@@ -113,44 +127,64 @@ pub fn weighted_average<U: Updates>(
     if !total.is_finite() {
         return Err(AggregateError::BadWeights);
     }
-    let inv_total = 1.0 / total;
-    let m = out.len();
-    let mut offset = 0;
-    while offset < m {
-        let len = CHUNK_PARAMS.min(m - offset);
-        let acc = &mut out[offset..offset + len];
-        acc.fill(0.0);
-        let mut i = 0;
-        while i < n {
-            let group = GROUP.min(n - i);
-            for s in 0..group {
-                if !updates.fetch(s, i + s, offset, len) || updates.slot(s).len() < len {
-                    return Err(AggregateError::ShortUpdate(i + s));
-                }
+    Ok(1.0 / total)
+}
+
+/// Writes parameters `offset .. offset + acc.len()` of the weighted average into `acc`:
+/// `acc[j] = sum_i(w_i * u_i[offset + j]) * inv_total`, summed in participant order. `acc`
+/// should be at most [`CHUNK_PARAMS`] long so that it stays in the cache.
+pub fn average_chunk<U: Updates>(
+    updates: &mut U,
+    offset: usize,
+    acc: &mut [f32],
+    inv_total: f32,
+) -> Result<(), AggregateError> {
+    let n = updates.count();
+    let len = acc.len();
+    acc.fill(0.0);
+    let mut i = 0;
+    while i < n {
+        let group = GROUP.min(n - i);
+        for s in 0..group {
+            if !updates.fetch(s, i + s, offset, len) || updates.slot(s).len() < len {
+                return Err(AggregateError::ShortUpdate(i + s));
             }
-            if group == GROUP {
-                let u = [
-                    updates.slot(0),
-                    updates.slot(1),
-                    updates.slot(2),
-                    updates.slot(3),
-                ];
-                let w = [
-                    updates.weight(i),
-                    updates.weight(i + 1),
-                    updates.weight(i + 2),
-                    updates.weight(i + 3),
-                ];
-                accumulate4(acc, u, w);
-            } else {
-                for s in 0..group {
-                    accumulate(acc, updates.slot(s), updates.weight(i + s));
-                }
-            }
-            i += group;
         }
-        scale(acc, inv_total);
-        offset += len;
+        if group == GROUP {
+            let u = [
+                updates.slot(0),
+                updates.slot(1),
+                updates.slot(2),
+                updates.slot(3),
+            ];
+            let w = [
+                updates.weight(i),
+                updates.weight(i + 1),
+                updates.weight(i + 2),
+                updates.weight(i + 3),
+            ];
+            accumulate4(acc, u, w);
+        } else {
+            for s in 0..group {
+                accumulate(acc, updates.slot(s), updates.weight(i + s));
+            }
+        }
+        i += group;
+    }
+    scale(acc, inv_total);
+    Ok(())
+}
+
+/// Writes the weighted average of all updates into `out` (whose length is the model size),
+/// chunk by chunk with [`average_chunk`]:
+/// `out[j] = sum_i(w_i * u_i[j]) * (1 / sum_i(w_i))`, summed in participant order.
+pub fn weighted_average<U: Updates>(
+    updates: &mut U,
+    out: &mut [f32],
+) -> Result<(), AggregateError> {
+    let inv_total = inverse_total_weight(updates)?;
+    for (k, acc) in out.chunks_mut(CHUNK_PARAMS).enumerate() {
+        average_chunk(updates, k * CHUNK_PARAMS, acc, inv_total)?;
     }
     Ok(())
 }
