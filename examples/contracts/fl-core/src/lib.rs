@@ -59,8 +59,6 @@ pub fn accumulate(acc: &mut [f32], update: &[f32], weight: f32) {
 
 /// Four [`accumulate`] calls fused into one pass, with the same result:
 /// `acc[j] = (((acc[j] + w0*u0[j]) + w1*u1[j]) + w2*u2[j]) + w3*u3[j]`.
-/// Works on blocks of [`LANES`] elements so that the loop (and, in WebAssembly, its fuel
-/// check) runs once per block.
 #[inline]
 pub fn accumulate4(acc: &mut [f32], u: [&[f32]; 4], w: [f32; 4]) {
     let n = acc
@@ -69,37 +67,22 @@ pub fn accumulate4(acc: &mut [f32], u: [&[f32]; 4], w: [f32; 4]) {
         .min(u[1].len())
         .min(u[2].len())
         .min(u[3].len());
-    let main = n - n % LANES;
-    let (acc_main, acc_tail) = acc[..n].split_at_mut(main);
-    let blocks = acc_main
-        .chunks_exact_mut(LANES)
-        .zip(u[0][..main].chunks_exact(LANES))
-        .zip(u[1][..main].chunks_exact(LANES))
-        .zip(u[2][..main].chunks_exact(LANES))
-        .zip(u[3][..main].chunks_exact(LANES));
-    for ((((a, x0), x1), x2), x3) in blocks {
-        for k in 0..LANES {
-            let mut v = a[k];
-            v += w[0] * x0[k];
-            v += w[1] * x1[k];
-            v += w[2] * x2[k];
-            v += w[3] * x3[k];
-            a[k] = v;
-        }
-    }
-    for (j, a) in acc_tail.iter_mut().enumerate() {
-        let j = main + j;
-        let mut v = *a;
-        v += w[0] * u[0][j];
-        v += w[1] * u[1][j];
-        v += w[2] * u[2][j];
-        v += w[3] * u[3][j];
-        *a = v;
+    let (acc, u0, u1, u2, u3) = (
+        &mut acc[..n],
+        &u[0][..n],
+        &u[1][..n],
+        &u[2][..n],
+        &u[3][..n],
+    );
+    for j in 0..n {
+        let mut v = acc[j];
+        v += w[0] * u0[j];
+        v += w[1] * u1[j];
+        v += w[2] * u2[j];
+        v += w[3] * u3[j];
+        acc[j] = v;
     }
 }
-
-/// Elements per block of [`accumulate4`]: four 128-bit SIMD vectors.
-pub const LANES: usize = 16;
 
 /// `v[j] *= factor` for every `j`.
 #[inline]
