@@ -4,7 +4,7 @@
 //! A contract is a `cdylib` crate that writes plain Rust functions from input bytes to output
 //! bytes and names them with [`entry_points!`]:
 //!
-//! ```ignore
+//! ```text
 //! #![no_std]
 //! extern crate alloc;
 //! use alloc::vec::Vec;
@@ -43,7 +43,7 @@ pub use storage::{Item, Map};
 /// `fn(&[u8]) -> Result<Vec<u8>, Error>` that receives the call's input and returns its output.
 /// `init` and `query` are optional; `call` is required.
 ///
-/// ```ignore
+/// ```text
 /// entry_points!(init = setup, call = handle, query = read);
 /// ```
 #[macro_export]

@@ -3,7 +3,8 @@
 //! memory-bandwidth floor (bytes of updates read / copy bandwidth measured here).
 //!
 //! Run: `cargo bench -p pose-runtime --bench fl_aggregate`. Results are in BENCHMARKS.md.
-//! Set `FL_BENCH_QUICK=1` to run only n=10 (both model sizes).
+//! Set `FL_BENCH_QUICK=1` to run only n=10 (both model sizes), and `FL_BENCH_WASM=<file>` to
+//! measure another build of the contract (for example one compiled with `+simd128`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -101,7 +102,11 @@ fn bench(c: &mut Criterion) {
 
         // The contract: n submissions (not timed), then the aggregate call (timed).
         let mut engine = WasmtimeEngine::new().expect("engine");
-        let hash = engine.load(FL_WASM).expect("contract loads");
+        let code = match std::env::var_os("FL_BENCH_WASM") {
+            Some(path) => std::fs::read(path).expect("FL_BENCH_WASM is readable"),
+            None => FL_WASM.to_vec(),
+        };
+        let hash = engine.load(&code).expect("contract loads");
         let mut state = ContractState::default();
         engine
             .execute(
@@ -127,6 +132,13 @@ fn bench(c: &mut Criterion) {
             .execute(&hash, Entry::Call, &mut state, &env(0), &[2])
             .expect("aggregate");
         println!("aggregate {id}: {} fuel", out.fuel_used);
+        group.bench_function(BenchmarkId::new("wasm_status_query", &id), |b| {
+            b.iter(|| {
+                engine
+                    .execute(&hash, Entry::Query, &mut state, &env(0), &[5])
+                    .expect("query")
+            })
+        });
         group.bench_function(BenchmarkId::new("wasm", &id), |b| {
             b.iter(|| {
                 engine
@@ -139,20 +151,24 @@ fn bench(c: &mut Criterion) {
         let slices: Vec<&[f32]> = updates.iter().map(Vec::as_slice).collect();
         let weights: Vec<f32> = (0..n).map(weight).collect();
         let mut out_native = vec![0f32; m];
+        let mut src = SliceUpdates::new(&slices, &weights);
+        weighted_average(&mut src, &mut out_native).expect("aggregate");
+        // Both computed the same model, bit for bit.
+        // The contract stores the model in chunks under `global/<u32 big-endian>`.
+        let global: Vec<u8> = state
+            .storage
+            .range(b"global/".to_vec()..b"global0".to_vec())
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        let native_bytes: Vec<u8> = out_native.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(global, native_bytes, "Wasm and native results differ");
+
         group.bench_function(BenchmarkId::new("native", &id), |b| {
             b.iter(|| {
-                let mut src = SliceUpdates {
-                    updates: &slices,
-                    weights: &weights,
-                };
+                let mut src = SliceUpdates::new(&slices, &weights);
                 weighted_average(&mut src, black_box(&mut out_native)).expect("aggregate");
             })
         });
-
-        // Both computed the same model, bit for bit.
-        let global = state.storage.get(&b"global"[..]).expect("global model");
-        let native_bytes: Vec<u8> = out_native.iter().flat_map(|x| x.to_le_bytes()).collect();
-        assert_eq!(global, &native_bytes, "Wasm and native results differ");
     }
     group.finish();
 }

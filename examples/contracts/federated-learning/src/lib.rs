@@ -13,7 +13,9 @@
 //! Input of `query`: `4` as above, or `5` for `params:u32 participants:u32 round:u64`.
 //!
 //! Storage: updates are kept as raw little-endian `f32` bytes, one value per participant, so
-//! `aggregate` streams them chunk by chunk (see `fl-core`) instead of loading them whole.
+//! `aggregate` streams them chunk by chunk (see `fl-core`) instead of loading them whole; the
+//! global model is stored the same way, one value per chunk of `fl_core::CHUNK_PARAMS`
+//! parameters under `global/<chunk index: u32 big-endian>`.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -23,7 +25,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use fl_core::{weighted_average, AggregateError, Updates, CHUNK_PARAMS};
+use fl_core::{average_chunk, inverse_total_weight, AggregateError, Updates, CHUNK_PARAMS, GROUP};
 use pose_contract_sdk::{
     ensure, entry_points, env, fail, Address, Error, Item, Map, Reader, Value, Writer,
 };
@@ -39,7 +41,13 @@ const ROUND: Item<u64> = Item::new(b"round");
 /// Concatenated 20-byte addresses of this round's participants, in order of first submission.
 const PARTICIPANTS: Item<Vec<u8>> = Item::new(b"participants");
 const WEIGHTS: Map<Address, f32> = Map::new(b"w/");
-const GLOBAL_KEY: &[u8] = b"global";
+
+/// Storage key of chunk `k` (parameters `k * CHUNK_PARAMS ..`) of the global model.
+fn global_key(k: usize) -> Vec<u8> {
+    let mut key = b"global/".to_vec();
+    key.extend_from_slice(&(k as u32).to_be_bytes());
+    key
+}
 
 fn update_key(who: &Address) -> Vec<u8> {
     let mut k = b"u/".to_vec();
@@ -109,11 +117,13 @@ fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
     Ok(Vec::new())
 }
 
-/// Streams each participant's update out of storage, one chunk at a time.
+/// Streams each participant's update out of storage, one chunk at a time, into one of
+/// `GROUP` small buffers.
 struct StoredUpdates {
     keys: Vec<Vec<u8>>,
     weights: Vec<f32>,
-    buf: Vec<f32>,
+    bufs: Vec<f32>,
+    lens: [usize; GROUP],
 }
 
 impl Updates for StoredUpdates {
@@ -123,10 +133,14 @@ impl Updates for StoredUpdates {
     fn weight(&self, i: usize) -> f32 {
         self.weights[i]
     }
-    fn chunk(&mut self, i: usize, offset: usize, len: usize) -> Option<&[f32]> {
-        let buf = &mut self.buf[..len];
-        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf))?;
-        (n == len * 4).then_some(&*buf)
+    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool {
+        let buf = &mut self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + len];
+        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf));
+        self.lens[slot] = n.unwrap_or(0) / 4;
+        n == Some(len * 4)
+    }
+    fn slot(&self, slot: usize) -> &[f32] {
+        &self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + self.lens[slot]]
     }
 }
 
@@ -136,16 +150,30 @@ fn aggregate() -> Result<Vec<u8>, Error> {
     let mut src = StoredUpdates {
         weights: who.iter().map(|a| WEIGHTS.get(a).unwrap_or(0.0)).collect(),
         keys: who.iter().map(update_key).collect(),
-        buf: vec![0f32; CHUNK_PARAMS],
+        bufs: vec![0f32; GROUP * CHUNK_PARAMS],
+        lens: [0; GROUP],
     };
-    let mut model = vec![0f32; p];
-    match weighted_average(&mut src, &mut model) {
+    // The model is computed and stored chunk by chunk: the contract never holds it whole.
+    let mut acc = vec![0f32; CHUNK_PARAMS];
+    let result = inverse_total_weight(&src).and_then(|inv_total| {
+        let mut offset = 0;
+        while offset < p {
+            let len = CHUNK_PARAMS.min(p - offset);
+            average_chunk(&mut src, offset, &mut acc[..len], inv_total)?;
+            env::storage_set(
+                &global_key(offset / CHUNK_PARAMS),
+                bytemuck::cast_slice(&acc[..len]),
+            );
+            offset += len;
+        }
+        Ok(())
+    });
+    match result {
         Ok(()) => {}
         Err(AggregateError::NoUpdates) => fail!("no updates submitted in this round"),
         Err(AggregateError::BadWeights) => fail!("the sum of the weights is not finite"),
         Err(AggregateError::ShortUpdate(i)) => fail!("update of participant {i} is short"),
     }
-    env::storage_set(GLOBAL_KEY, bytemuck::cast_slice(&model));
     let round = ROUND.get_or(0) + 1;
     ROUND.set(&round);
     let mut ev = Writer::new();
@@ -170,8 +198,14 @@ fn new_round() -> Result<Vec<u8>, Error> {
 fn read_global() -> Result<Vec<u8>, Error> {
     let mut out = Writer::new();
     out.put(&ROUND.get_or(0));
-    if let Some(model) = env::storage_get(GLOBAL_KEY) {
-        out.bytes(&model);
+    if ROUND.get_or(0) > 0 {
+        let p = params()?;
+        for k in 0..p.div_ceil(CHUNK_PARAMS) {
+            match env::storage_get(&global_key(k)) {
+                Some(chunk) => out.bytes(&chunk),
+                None => fail!("global model chunk {k} is missing"),
+            };
+        }
     }
     Ok(out.into_vec())
 }

@@ -7,26 +7,35 @@
 //! [`CHUNK_PARAMS`] parameters, every participant's slice of that chunk is added into an
 //! accumulator that stays in the CPU cache. Every update is therefore read from memory exactly
 //! once, and a source may copy each chunk into a small buffer (the contract streams updates out
-//! of its storage that way) without a second pass over memory. The order of additions is fixed
+//! of its storage that way) without a second pass over memory. Updates are added [`GROUP`] at a
+//! time in one pass over the accumulator. The order of additions is fixed
 //! (participant 0 first), so the result is bit-for-bit the same everywhere.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// Parameters per chunk: 16 KiB of `f32`, small enough for the L1 cache together with the
-/// accumulator slice.
-pub const CHUNK_PARAMS: usize = 4096;
+/// Parameters per chunk: 32 KiB of `f32`. The accumulator slice and [`GROUP`] update slices
+/// (160 KiB) stay in the L2 cache.
+pub const CHUNK_PARAMS: usize = 8192;
 
-/// Where the updates come from.
+/// Updates added in one pass over the accumulator: each accumulator element is loaded and
+/// stored once per group instead of once per update. The additions still happen in
+/// participant order, so the result equals the one-update-at-a-time sum bit for bit.
+pub const GROUP: usize = 4;
+
+/// Where the updates come from. The kernel asks for a chunk of up to [`GROUP`] participants
+/// at a time: [`Updates::fetch`] makes one available in a slot, [`Updates::slot`] reads it.
 pub trait Updates {
     /// Number of participants.
     fn count(&self) -> usize;
     /// Weight of participant `i` (for example its number of training samples).
     fn weight(&self, i: usize) -> f32;
-    /// Parameters `offset .. offset + len` of participant `i`'s update, or `None` if that
-    /// update is shorter.
-    fn chunk(&mut self, i: usize, offset: usize, len: usize) -> Option<&[f32]>;
+    /// Makes parameters `offset .. offset + len` of participant `i` available in `slot`
+    /// (`0 .. GROUP`); false if that update is shorter.
+    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool;
+    /// The parameters last fetched into `slot`.
+    fn slot(&self, slot: usize) -> &[f32];
 }
 
 /// Why an aggregation was refused.
@@ -48,6 +57,33 @@ pub fn accumulate(acc: &mut [f32], update: &[f32], weight: f32) {
     }
 }
 
+/// Four [`accumulate`] calls fused into one pass, with the same result:
+/// `acc[j] = (((acc[j] + w0*u0[j]) + w1*u1[j]) + w2*u2[j]) + w3*u3[j]`.
+#[inline]
+pub fn accumulate4(acc: &mut [f32], u: [&[f32]; 4], w: [f32; 4]) {
+    let n = acc
+        .len()
+        .min(u[0].len())
+        .min(u[1].len())
+        .min(u[2].len())
+        .min(u[3].len());
+    let (acc, u0, u1, u2, u3) = (
+        &mut acc[..n],
+        &u[0][..n],
+        &u[1][..n],
+        &u[2][..n],
+        &u[3][..n],
+    );
+    for j in 0..n {
+        let mut v = acc[j];
+        v += w[0] * u0[j];
+        v += w[1] * u1[j];
+        v += w[2] * u2[j];
+        v += w[3] * u3[j];
+        acc[j] = v;
+    }
+}
+
 /// `v[j] *= factor` for every `j`.
 #[inline]
 pub fn scale(v: &mut [f32], factor: f32) {
@@ -56,12 +92,9 @@ pub fn scale(v: &mut [f32], factor: f32) {
     }
 }
 
-/// Writes the weighted average of all updates into `out` (whose length is the model size):
-/// `out[j] = sum_i(w_i * u_i[j]) / sum_i(w_i)`.
-pub fn weighted_average<U: Updates>(
-    updates: &mut U,
-    out: &mut [f32],
-) -> Result<(), AggregateError> {
+/// `1 / sum_i(w_i)`, after checking that there is an update and that every weight and the
+/// sum are finite and positive.
+pub fn inverse_total_weight<U: Updates>(updates: &U) -> Result<f32, AggregateError> {
     let n = updates.count();
     if n == 0 {
         return Err(AggregateError::NoUpdates);
@@ -77,35 +110,87 @@ pub fn weighted_average<U: Updates>(
     if !total.is_finite() {
         return Err(AggregateError::BadWeights);
     }
-    let inv_total = 1.0 / total;
-    let m = out.len();
-    let mut offset = 0;
-    while offset < m {
-        let len = CHUNK_PARAMS.min(m - offset);
-        let acc = &mut out[offset..offset + len];
-        acc.fill(0.0);
-        for i in 0..n {
-            let w = updates.weight(i);
-            let chunk = updates
-                .chunk(i, offset, len)
-                .ok_or(AggregateError::ShortUpdate(i))?;
-            if chunk.len() < len {
-                return Err(AggregateError::ShortUpdate(i));
+    Ok(1.0 / total)
+}
+
+/// Writes parameters `offset .. offset + acc.len()` of the weighted average into `acc`:
+/// `acc[j] = sum_i(w_i * u_i[offset + j]) * inv_total`, summed in participant order. `acc`
+/// should be at most [`CHUNK_PARAMS`] long so that it stays in the cache.
+pub fn average_chunk<U: Updates>(
+    updates: &mut U,
+    offset: usize,
+    acc: &mut [f32],
+    inv_total: f32,
+) -> Result<(), AggregateError> {
+    let n = updates.count();
+    let len = acc.len();
+    acc.fill(0.0);
+    let mut i = 0;
+    while i < n {
+        let group = GROUP.min(n - i);
+        for s in 0..group {
+            if !updates.fetch(s, i + s, offset, len) || updates.slot(s).len() < len {
+                return Err(AggregateError::ShortUpdate(i + s));
             }
-            accumulate(acc, chunk, w);
         }
-        scale(acc, inv_total);
-        offset += len;
+        if group == GROUP {
+            let u = [
+                updates.slot(0),
+                updates.slot(1),
+                updates.slot(2),
+                updates.slot(3),
+            ];
+            let w = [
+                updates.weight(i),
+                updates.weight(i + 1),
+                updates.weight(i + 2),
+                updates.weight(i + 3),
+            ];
+            accumulate4(acc, u, w);
+        } else {
+            for s in 0..group {
+                accumulate(acc, updates.slot(s), updates.weight(i + s));
+            }
+        }
+        i += group;
+    }
+    scale(acc, inv_total);
+    Ok(())
+}
+
+/// Writes the weighted average of all updates into `out` (whose length is the model size),
+/// chunk by chunk with [`average_chunk`]:
+/// `out[j] = sum_i(w_i * u_i[j]) * (1 / sum_i(w_i))`, summed in participant order.
+pub fn weighted_average<U: Updates>(
+    updates: &mut U,
+    out: &mut [f32],
+) -> Result<(), AggregateError> {
+    let inv_total = inverse_total_weight(updates)?;
+    for (k, acc) in out.chunks_mut(CHUNK_PARAMS).enumerate() {
+        average_chunk(updates, k * CHUNK_PARAMS, acc, inv_total)?;
     }
     Ok(())
 }
 
-/// Updates held in memory as slices (the native benchmark, tests).
+/// Updates held in memory as slices (the native benchmark, tests): no copies.
 pub struct SliceUpdates<'a> {
     /// One update per participant.
     pub updates: &'a [&'a [f32]],
     /// One weight per participant.
     pub weights: &'a [f32],
+    /// What each slot refers to: participant, offset, length.
+    pub slots: [(usize, usize, usize); GROUP],
+}
+
+impl<'a> SliceUpdates<'a> {
+    /// Updates `updates` with weights `weights` (one per update).
+    pub fn new(updates: &'a [&'a [f32]], weights: &'a [f32]) -> Self {
+        SliceUpdates {
+            updates,
+            weights,
+            slots: [(0, 0, 0); GROUP],
+        }
+    }
 }
 
 impl Updates for SliceUpdates<'_> {
@@ -115,8 +200,13 @@ impl Updates for SliceUpdates<'_> {
     fn weight(&self, i: usize) -> f32 {
         self.weights[i]
     }
-    fn chunk(&mut self, i: usize, offset: usize, len: usize) -> Option<&[f32]> {
-        self.updates[i].get(offset..offset + len)
+    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool {
+        self.slots[slot] = (i, offset, len);
+        self.updates[i].len() >= offset + len
+    }
+    fn slot(&self, slot: usize) -> &[f32] {
+        let (i, offset, len) = self.slots[slot];
+        self.updates[i].get(offset..offset + len).unwrap_or(&[])
     }
 }
 
@@ -126,24 +216,44 @@ mod tests {
 
     #[test]
     fn average_matches_the_formula() {
-        let m = CHUNK_PARAMS * 2 + 3;
         let mut u0 = [0f32; CHUNK_PARAMS * 2 + 3];
         let mut u1 = [0f32; CHUNK_PARAMS * 2 + 3];
-        for j in 0..m {
-            u0[j] = j as f32;
-            u1[j] = 1.0;
+        for (j, (a, b)) in u0.iter_mut().zip(u1.iter_mut()).enumerate() {
+            *a = j as f32;
+            *b = 1.0;
         }
         let mut out = [0f32; CHUNK_PARAMS * 2 + 3];
         let ups: [&[f32]; 2] = [&u0, &u1];
-        let mut src = SliceUpdates {
-            updates: &ups,
-            weights: &[1.0, 3.0],
-        };
+        let mut src = SliceUpdates::new(&ups, &[1.0, 3.0]);
         weighted_average(&mut src, &mut out).unwrap();
-        for j in 0..m {
+        for (j, got) in out.iter().enumerate() {
             let want = (j as f32 * 1.0 + 3.0) * (1.0 / 4.0);
-            assert_eq!(out[j], want, "parameter {j}");
+            assert_eq!(*got, want, "parameter {j}");
         }
+    }
+
+    #[test]
+    fn grouped_sum_equals_the_sequential_sum_bit_for_bit() {
+        const M: usize = 1000;
+        let mut ups = [[0f32; M]; 7];
+        for (p, u) in ups.iter_mut().enumerate() {
+            for (j, x) in u.iter_mut().enumerate() {
+                *x = ((j * 7919 + p * 104_729) % 1013) as f32 / 37.0 - 13.0;
+            }
+        }
+        let weights = [0.3f32, 1.7, 2.9, 0.1, 5.5, 1.0, 3.3];
+        let refs: [&[f32]; 7] = [
+            &ups[0], &ups[1], &ups[2], &ups[3], &ups[4], &ups[5], &ups[6],
+        ];
+        let mut out = [0f32; M];
+        weighted_average(&mut SliceUpdates::new(&refs, &weights), &mut out).unwrap();
+        let total: f32 = weights.iter().sum();
+        let mut want = [0f32; M];
+        for (u, w) in refs.iter().zip(weights) {
+            accumulate(&mut want, u, w);
+        }
+        scale(&mut want, 1.0 / total);
+        assert_eq!(out.map(f32::to_bits), want.map(f32::to_bits));
     }
 
     #[test]
@@ -152,28 +262,19 @@ mod tests {
         let short = [1.0f32; 2];
         let mut out = [0f32; 4];
         let none: [&[f32]; 0] = [];
-        let mut src = SliceUpdates {
-            updates: &none,
-            weights: &[],
-        };
+        let mut src = SliceUpdates::new(&none, &[]);
         assert_eq!(
             weighted_average(&mut src, &mut out),
             Err(AggregateError::NoUpdates)
         );
         let ups: [&[f32]; 1] = [&u];
-        let mut src = SliceUpdates {
-            updates: &ups,
-            weights: &[0.0],
-        };
+        let mut src = SliceUpdates::new(&ups, &[0.0]);
         assert_eq!(
             weighted_average(&mut src, &mut out),
             Err(AggregateError::BadWeights)
         );
         let ups: [&[f32]; 2] = [&u, &short];
-        let mut src = SliceUpdates {
-            updates: &ups,
-            weights: &[1.0, 1.0],
-        };
+        let mut src = SliceUpdates::new(&ups, &[1.0, 1.0]);
         assert_eq!(
             weighted_average(&mut src, &mut out),
             Err(AggregateError::ShortUpdate(1))
