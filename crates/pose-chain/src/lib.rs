@@ -8,6 +8,8 @@
 //!   confirmations; a revert is returned as the manager's decoded custom error.
 //! - [`EventFollower`]: reads the manager's events from a block on, only once they have the
 //!   configured confirmations, and can store where it stopped so a restarted host resumes there.
+//! - [`gas`]: the gas scenario (one contract's life per pool size, every receipt's gas), shared
+//!   by `pose bench gas` and the `gas-report` example.
 //! - [`anvil`]: spawns a local anvil node (from `$ANVIL` or `node_modules/.bin/anvil`) on a free
 //!   127.0.0.1 port; the node is killed when its handle is dropped.
 //!
@@ -23,6 +25,7 @@ mod client;
 mod convert;
 mod error;
 mod events;
+pub mod gas;
 
 pub use bindings::PoseManager;
 pub use client::{find_event, parse_private_key, ChainConfig, ManagerClient};

@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 
 /// pose: confidential smart contracts executed off-chain by pools of TEEs (POSE, NDSS 2023).
@@ -19,11 +20,14 @@ struct Cli {
 enum Command {
     /// Run the most complete end-to-end walk-through that exists today and explain each step.
     Demo(demo::DemoArgs),
+    /// Measure: gas per manager operation, plain Solidity beside pose, and more to come.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
