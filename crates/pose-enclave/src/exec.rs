@@ -49,6 +49,8 @@ pub(crate) struct ExecState {
     pub(crate) committed: Option<AppState>,
     /// Highest seq each member acknowledged in this epoch.
     acked: BTreeMap<Address, Seq>,
+    /// Nonces of the updates sent in this incarnation, with their seq: an ack must name one.
+    sent_nonces: BTreeMap<[u8; 24], Seq>,
     /// Creation acceptances.
     accepts: BTreeMap<Address, (Hash32, Vec<u8>)>,
     /// Replies to release when a seq commits.
@@ -72,6 +74,7 @@ impl ExecState {
             hashes,
             committed: None,
             acked: BTreeMap::new(),
+            sent_nonces: BTreeMap::new(),
             accepts: BTreeMap::new(),
             replies: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -420,6 +423,7 @@ impl<P: Platform> Enclave<P> {
                 seq: u.seq,
                 state_hash: new_hash,
                 member: me,
+                update_nonce: u.nonce,
                 accept,
                 sig: Vec::new(),
             };
@@ -461,6 +465,13 @@ impl<P: Platform> Enclave<P> {
             })?;
             if *h != a.state_hash {
                 return Err(Rejection::Conflict(a.seq));
+            }
+            // The ack must answer an update this executor sent since it (re)started.
+            if exec.sent_nonces.get(&a.update_nonce) != Some(&a.seq) {
+                return Err(Rejection::BadSeq {
+                    got: a.seq,
+                    held: head_seq,
+                });
             }
             let accept = match (&a.accept, rep.view.phase) {
                 (Some((txh, sig)), Phase::Creation) => {
@@ -643,6 +654,7 @@ impl<P: Platform> Enclave<P> {
             }
         }
         exec.states = exec.states.split_off(&min);
+        exec.sent_nonces.retain(|_, s| *s >= min);
         exec.committed = Some(st.clone());
         for (user, nonce) in to_send {
             if let Some(rec) = st.requests.get(&(user, nonce)) {
@@ -921,6 +933,9 @@ impl<P: Platform> Enclave<P> {
             None,
         );
         u.sig = self.platform.sign(&u.digest());
+        if let Some(exec) = rep.exec.as_mut() {
+            exec.sent_nonces.insert(u.nonce, u.seq);
+        }
         let now = self.now_ms;
         if let Some(exec) = rep.exec.as_mut() {
             for m in &others {
@@ -1132,6 +1147,9 @@ impl<P: Platform> Enclave<P> {
                     Some(&m.enc_key),
                 );
                 u.sig = self.platform.sign(&u.digest());
+                if let Some(exec) = rep.exec.as_mut() {
+                    exec.sent_nonces.insert(u.nonce, u.seq);
+                }
                 out.send(a, &Message::Update(u));
             }
             let Some(exec) = rep.exec.as_mut() else {

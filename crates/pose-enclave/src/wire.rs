@@ -197,6 +197,9 @@ pub struct Ack {
     pub state_hash: Hash32,
     /// The acking member.
     pub member: Address,
+    /// The nonce of the update this acknowledges: binds the ack to one update message, so an
+    /// ack replayed to a restarted executor (which never sent that message) is refused.
+    pub update_nonce: [u8; 24],
     /// For creation joins: `(txHash, signature over the accept digest)`.
     pub accept: Option<(Hash32, Vec<u8>)>,
     /// Signature over the ack digest.
@@ -208,7 +211,9 @@ impl Ack {
     pub fn digest(&self) -> Hash32 {
         let mut w = Writer::new();
         w.cid(self.cid).epoch(self.epoch).seq(self.seq);
-        w.hash(&self.state_hash).addr(&self.member);
+        w.hash(&self.state_hash)
+            .addr(&self.member)
+            .fixed(&self.update_nonce);
         sha256(&[b"pose.ack.v1", &w.finish()])
     }
 }
@@ -276,7 +281,7 @@ impl Message {
             }
             Message::Ack(m) => {
                 w.u8(4).cid(m.cid).epoch(m.epoch).seq(m.seq);
-                w.hash(&m.state_hash).addr(&m.member);
+                w.hash(&m.state_hash).addr(&m.member).fixed(&m.update_nonce);
                 match &m.accept {
                     Some((h, s)) => w.u8(1).hash(h).bytes(s),
                     None => w.u8(0),
@@ -349,6 +354,13 @@ impl Message {
                 seq: r.seq()?,
                 state_hash: r.hash()?,
                 member: r.addr()?,
+                update_nonce: {
+                    let mut n = [0u8; 24];
+                    for b in n.iter_mut() {
+                        *b = r.u8()?;
+                    }
+                    n
+                },
                 accept: match r.u8()? {
                     0 => None,
                     1 => Some((r.hash()?, r.bytes_max(128)?)),
@@ -379,6 +391,7 @@ mod tests {
             seq: Seq(3),
             state_hash: Hash32([4; 32]),
             member: Address([5; 20]),
+            update_nonce: [9; 24],
             accept: Some((Hash32([6; 32]), vec![7; 65])),
             sig: vec![8; 65],
         });

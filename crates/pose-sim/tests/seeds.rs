@@ -78,3 +78,13 @@ fn liveness_with_k_of_n_members_silent() {
         }
     }
 }
+
+/// Seeds that once failed, kept as regressions. 7181: an ack replayed to an executor after its
+/// restart advanced its commit (acks now name the update they answer).
+#[test]
+fn regression_seeds_pass() {
+    for seed in [7181] {
+        let o = run_seed(seed, &RunOptions::default());
+        assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
+    }
+}
