@@ -6,6 +6,9 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod devnet;
+mod node;
+mod status;
 
 /// pose: confidential smart contracts executed off-chain by pools of TEEs (POSE, NDSS 2023).
 #[derive(Parser, Debug)]
@@ -19,11 +22,20 @@ struct Cli {
 enum Command {
     /// Run the most complete end-to-end walk-through that exists today and explain each step.
     Demo(demo::DemoArgs),
+    /// Run an operator node (enclave host, API, chain follower) until SIGINT or SIGTERM.
+    Node(node::NodeArgs),
+    /// Start a local chain with the manager and N operator nodes; Ctrl-C stops everything.
+    Devnet(devnet::DevnetArgs),
+    /// Show the status of nodes (of a running devnet, or given by URL).
+    Status(status::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Devnet(args) => devnet::run(args),
+        Command::Status(args) => status::run(args),
     }
 }
