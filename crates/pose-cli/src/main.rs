@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod demo;
+mod devnet;
+mod node;
+mod status;
 
 /// pose: confidential smart contracts executed off-chain by pools of TEEs (POSE, NDSS 2023).
 #[derive(Parser, Debug)]
@@ -22,6 +25,12 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure: gas per manager operation, plain Solidity beside pose, and more to come.
     Bench(bench::BenchArgs),
+    /// Run an operator node (enclave host, API, chain follower) until SIGINT or SIGTERM.
+    Node(node::NodeArgs),
+    /// Start a local chain with the manager and N operator nodes; Ctrl-C stops everything.
+    Devnet(devnet::DevnetArgs),
+    /// Show the status of nodes (of a running devnet, or given by URL).
+    Status(status::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +38,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Devnet(args) => devnet::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

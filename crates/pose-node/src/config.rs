@@ -33,6 +33,19 @@ pub struct NodeConfig {
     /// How often the node polls the chain for new events, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub chain_poll_ms: u64,
+    /// The first block the chain follower reads when it has no stored position (the block
+    /// the manager was deployed in is enough).
+    #[serde(default)]
+    pub start_block: u64,
+    /// The software TEE's vendor key (0x-prefixed hex), used only when the node creates its
+    /// TEE platform for the first time. Devnet only: on a real TEE the vendor is the hardware
+    /// maker and no vendor key is ever on the operator's machine.
+    #[serde(default)]
+    pub vendor_key: Option<String>,
+    /// Base URLs of other operators' nodes (`http://host:port`). The node asks each for its
+    /// enclave address (`GET /v1/status`) and routes that enclave's messages there.
+    #[serde(default)]
+    pub peers: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -96,6 +109,12 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// The configuration as TOML text (what [`NodeConfig::load`] reads back).
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, number, list or path: serialisation cannot fail.
+        toml::to_string(self).unwrap_or_default()
+    }
+
     /// Checks the fields that TOML's types cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
         if !is_hex_of_len(&self.manager, 20) {
@@ -120,6 +139,20 @@ impl NodeConfig {
                     message: "not a 0x-prefixed 32-byte hex private key".to_owned(),
                 });
             }
+        }
+        if let Some(key) = &self.vendor_key {
+            if !is_hex_of_len(key, 32) {
+                return Err(ConfigError::Field {
+                    field: "vendor_key",
+                    message: "not a 0x-prefixed 32-byte hex private key".to_owned(),
+                });
+            }
+        }
+        if let Some(peer) = self.peers.iter().find(|p| !p.starts_with("http://")) {
+            return Err(ConfigError::Field {
+                field: "peers",
+                message: format!("`{peer}` is not an http:// base URL of a pose node"),
+            });
         }
         if self.chain_poll_ms == 0 {
             return Err(ConfigError::Field {
@@ -173,6 +206,16 @@ mod tests {
         let text = format!("data_dir = \"d\"\nmanager = \"{MANAGER}\"\n");
         let err = NodeConfig::load(&write(dir.path(), &text)).unwrap_err();
         assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+
+    #[test]
+    fn a_written_config_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("data_dir = \"d\"\nmanager = \"{MANAGER}\"\noperator_key = \"{KEY}\"\nvendor_key = \"{KEY}\"\npeers = [\"http://127.0.0.1:1\"]\n");
+        let config = NodeConfig::load(&write(dir.path(), &text)).unwrap();
+        let again = NodeConfig::load(&write(dir.path(), &config.to_toml())).unwrap();
+        assert_eq!(config, again);
+        assert_eq!(again.peers, vec!["http://127.0.0.1:1".to_owned()]);
     }
 
     #[test]

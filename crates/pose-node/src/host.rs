@@ -60,6 +60,12 @@ pub trait Core: Send + 'static {
     /// Handles one event at `now_ms` (never decreasing); returns the actions to carry out.
     fn handle(&mut self, now_ms: u64, event: CoreEvent)
         -> Result<Vec<CoreAction>, Self::Rejection>;
+
+    /// Blobs that must be stored in the same commit as every `Persist` (for the software
+    /// TEE: its platform state with the monotonic counters the sealed blob was made under).
+    fn companions(&self) -> Vec<(&'static str, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 /// Everything the node's main loop reacts to.
@@ -71,6 +77,13 @@ pub enum HostEvent {
     Chain(Vec<u8>),
     /// The periodic timer.
     Tick,
+    /// Peer discovery learnt where an enclave's node is.
+    Peer {
+        /// The enclave's identity address.
+        enclave: Address,
+        /// Its node's base URL.
+        url: String,
+    },
     /// Stop after the current event.
     Shutdown,
 }
@@ -150,6 +163,12 @@ impl<C: Core> Host<C> {
                         tracing::warn!(%reason, "enclave refused a chain event");
                     }
                 }
+                HostEvent::Peer { enclave, url } => {
+                    if self.peers.get(&enclave) != Some(&url) {
+                        tracing::info!(%enclave, %url, "peer enclave located");
+                        self.set_peer(enclave, url);
+                    }
+                }
                 HostEvent::Tick => {
                     if let Err(reason) = self.step(CoreEvent::Tick)? {
                         tracing::warn!(%reason, "enclave refused a tick");
@@ -176,7 +195,12 @@ impl<C: Core> Host<C> {
 
     fn carry_out(&mut self, action: CoreAction) -> Result<(), HostError> {
         match action {
-            CoreAction::Persist { blob } => self.store.put_blob(SEALED_BLOB, &blob)?,
+            CoreAction::Persist { blob } => {
+                let companions = self.core.companions();
+                let mut blobs: Vec<(&str, &[u8])> = vec![(SEALED_BLOB, blob.as_slice())];
+                blobs.extend(companions.iter().map(|(n, b)| (*n, b.as_slice())));
+                self.store.put_blobs(&blobs)?;
+            }
             CoreAction::Send { to, bytes } => match self.peers.get(&to) {
                 Some(url) => {
                     self.metrics.peer_messages_sent.inc();

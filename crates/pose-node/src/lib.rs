@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod config;
+pub mod daemon;
+pub mod enclave_core;
 pub mod host;
 pub mod mailbox;
 pub mod metrics;

@@ -61,6 +61,18 @@ impl NodeStore {
         tx.commit().map_err(io)
     }
 
+    /// Stores several blobs in one commit: either all are durable on return or none is.
+    pub fn put_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(io)?;
+        {
+            let mut table = tx.open_table(BLOBS).map_err(io)?;
+            for (name, blob) in blobs {
+                table.insert(*name, *blob).map_err(io)?;
+            }
+        }
+        tx.commit().map_err(io)
+    }
+
     /// The blob stored under `name`, if any.
     pub fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read().map_err(io)?;
@@ -100,6 +112,7 @@ mod tests {
             store.put_blob("enclave", b"sealed-1").unwrap();
             store.put_blob("enclave", b"sealed-2").unwrap();
             store.set_cursor("manager", 42).unwrap();
+            store.put_blobs(&[("a", b"one"), ("b", b"two")]).unwrap();
         }
         let store = NodeStore::open(&path).unwrap();
         assert_eq!(
@@ -107,6 +120,7 @@ mod tests {
             Some(&b"sealed-2"[..])
         );
         assert_eq!(store.cursor("manager").unwrap(), Some(42));
+        assert_eq!(store.get_blob("b").unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(store.cursor("other").unwrap(), None);
     }
 

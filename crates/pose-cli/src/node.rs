@@ -1,0 +1,54 @@
+//! `pose node --config node.toml`: runs one operator node until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use pose_node::config::NodeConfig;
+
+/// Options of `pose node`; flags override the file.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The node's configuration file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Overrides `listen` (address of the node's API).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Overrides `rpc_url` (the chain's JSON-RPC URL).
+    #[arg(long)]
+    pub rpc_url: Option<String>,
+    /// Overrides `data_dir`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Starts structured logs on stderr (one line per event, with fields).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Loads the configuration, applies the flags and runs the node.
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    init_logs();
+    let mut config = NodeConfig::load(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(url) = args.rpc_url {
+        config.rpc_url = url;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    config.check()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime
+        .block_on(pose_node::daemon::run(config))
+        .context("the node stopped with an error")
+}
