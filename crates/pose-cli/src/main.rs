@@ -31,6 +31,9 @@ enum Command {
     Devnet(devnet::DevnetArgs),
     /// Show the status of nodes (of a running devnet, or given by URL).
     Status(status::StatusArgs),
+    /// Run the deterministic simulator: pools with adversarial operators, every invariant
+    /// checked after every step; a failing seed prints the command that replays it.
+    Sim(pose_sim::cli::SimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
         Command::Node(args) => node::run(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Status(args) => status::run(args),
+        Command::Sim(args) => std::process::exit(pose_sim::cli::run(&args, "pose sim")),
     }
 }

@@ -43,3 +43,34 @@ fn bad_arguments_are_refused_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--enclaves"));
 }
+
+#[test]
+fn sim_runs_seeds_and_replays_one_deterministically() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pose"))
+        .args(["sim", "--seeds", "3", "--start", "100"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok: 3 seeds"), "{stdout}");
+    let out = Command::new(env!("CARGO_BIN_EXE_pose"))
+        .args(["sim", "--seed", "100", "--check-determinism"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("deterministic: event hash"), "{stdout}");
+    let out = Command::new(env!("CARGO_BIN_EXE_pose"))
+        .arg("sim")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "no seeds given is a usage error"
+    );
+}

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bank;
+pub mod cli;
 pub mod harness;
 pub mod ideal;
 pub mod model;
