@@ -242,12 +242,12 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
     let exe = std::env::current_exe().context("locating the pose binary")?;
     let mut nodes = Nodes(Vec::new());
     let mut configs = Vec::new();
-    for i in 0..usize::from(n) {
+    for (i, port) in ports.iter().enumerate().take(usize::from(n)) {
         let node_dir = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_dir)?;
         let config = NodeConfig {
             data_dir: node_dir.join("data"),
-            listen: format!("127.0.0.1:{}", ports[i]).parse()?,
+            listen: format!("127.0.0.1:{port}").parse()?,
             rpc_url: rpc_url.clone(),
             manager: manager.to_string(),
             operator_key: Some(key_hex(&anvil_signer(&anvil, i + 1)?)),
