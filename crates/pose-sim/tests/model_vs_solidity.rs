@@ -435,7 +435,7 @@ impl Pair {
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
         let sign = |who: usize, h: &Hash32| {
             let k = if forge && who == 0 {
-                self.keys.last().expect("a key")
+                &self.vendor
             } else {
                 self.key(pool[who])
             };
@@ -738,7 +738,7 @@ async fn scripted_sequence_agrees() {
     assert_eq!(out, OK);
     assert_eq!(p.respond(cid, id, Some(1), 0).await, Some("Signature"));
     assert_eq!(p.respond(cid, id, None, 0).await, OK);
-    assert_eq!(p.respond(cid, id, None, 0).await, Some("NoChallenge"));
+    assert_eq!(p.respond(cid, id, None, 0).await, Some("WrongPhase"));
 
     // Challenge left to time out: too early, then after the deadline.
     let (_, id) = p.challenge(cid).await;
