@@ -412,7 +412,7 @@ impl World {
             self.fault_step();
             self.deliver_packets();
             self.feed_chain();
-            if self.now_ms % pose_enclave::TICK_MS == 0 {
+            if self.now_ms.is_multiple_of(pose_enclave::TICK_MS) {
                 for i in 0..self.nodes.len() {
                     if self.node_up(i) {
                         self.deliver(i, Event::Tick, false);
@@ -565,7 +565,7 @@ impl World {
             for m in &c.pool {
                 self.members_ever.insert(m.address);
             }
-            if c.phase == Phase::Creation && self.now_ms % 1_000 == 0 {
+            if c.phase == Phase::Creation && self.now_ms.is_multiple_of(1_000) {
                 let Some(ex) = c.executor() else { continue };
                 let m = Message::Deploy(Deploy {
                     cid,

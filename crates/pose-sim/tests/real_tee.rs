@@ -168,7 +168,7 @@ impl Net {
                 self.handle(i, Event::Message(bytes));
             }
         }
-        if self.now_ms % 250 == 0 {
+        if self.now_ms.is_multiple_of(250) {
             for i in 0..self.nodes.len() {
                 self.handle(i, Event::Tick);
             }
