@@ -591,15 +591,9 @@ impl ModelChain {
                 for p in payouts {
                     *self.paid_to.entry(p.to).or_insert(0) += p.amount_wei;
                 }
-                // As the manager: the remainder goes to the creator, the balance is emptied.
-                let remainder = c.balance_wei;
-                if remainder > 0 {
-                    if let Some(creator) = c.log.first().map(|t| t.sender) {
-                        *self.paid_to.entry(creator).or_insert(0) += remainder;
-                    }
-                    c.paid_wei += remainder;
-                    c.balance_wei = 0;
-                }
+                // As the manager: the remainder is credited to the creator outside the
+                // contract (not counted as a signed payout here), the balance is emptied.
+                c.balance_wei = 0;
                 c.phase = Phase::Terminated;
             }
         }
