@@ -291,6 +291,9 @@ impl ModelChain {
         {
             let c = self.contracts.get(&cid).ok_or(Revert::UnknownContract)?;
             if let ManagerCall::RemoveMember { member, .. } = &call {
+                if !matches!(c.phase, Phase::Creation | Phase::Executing) {
+                    return Err(Revert::WrongPhase);
+                }
                 let dl = c.member_challenges.get(member).ok_or(Revert::NotMember)?;
                 if now <= *dl {
                     return Err(Revert::TooEarly);
@@ -379,6 +382,11 @@ impl ModelChain {
                 sig,
                 ..
             } => {
+                // As the manager: with no open challenge the contract is not in its
+                // challenge phase.
+                if c.phase != Phase::Executing || !c.challenges.values().any(|x| x.open) {
+                    return Err(Revert::WrongPhase);
+                }
                 let open = c.challenges.get(challenge_id).is_some_and(|x| x.open);
                 if !open {
                     return Err(Revert::NoChallenge);
@@ -409,6 +417,9 @@ impl ModelChain {
                 }
             }
             ManagerCall::TimeoutChallenge { challenge_id, .. } => {
+                if c.phase != Phase::Executing || !c.challenges.values().any(|x| x.open) {
+                    return Err(Revert::WrongPhase);
+                }
                 let ch = c.challenges.get(challenge_id).ok_or(Revert::NoChallenge)?;
                 if !ch.open || c.phase != Phase::Executing {
                     return Err(Revert::NoChallenge);
@@ -478,6 +489,9 @@ impl ModelChain {
                 sig,
                 ..
             } => {
+                if !matches!(c.phase, Phase::Creation | Phase::Executing) {
+                    return Err(Revert::WrongPhase);
+                }
                 if !c.member_challenges.contains_key(member) {
                     return Err(Revert::NotMember);
                 }
@@ -521,7 +535,8 @@ impl ModelChain {
                 sig,
                 ..
             } => {
-                if !matches!(c.phase, Phase::Executing | Phase::Terminated) {
+                // As the manager: no withdrawal after termination (the payouts are final).
+                if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
                 if *epoch != c.epoch {
@@ -576,6 +591,9 @@ impl ModelChain {
                 for p in payouts {
                     *self.paid_to.entry(p.to).or_insert(0) += p.amount_wei;
                 }
+                // As the manager: the remainder is credited to the creator outside the
+                // contract (not counted as a signed payout here), the balance is emptied.
+                c.balance_wei = 0;
                 c.phase = Phase::Terminated;
             }
         }
