@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use pose_crypto::onchain::Domain;
 use pose_crypto::{OsRng, SigningKey};
+use pose_node::enclave_core::PROGRAM_IDENTITY;
 use pose_tee::{
     measurement_of, verify_vendor_attestation, Randomness, SoftwarePlatform, SoftwareTee,
     SystemClock, Tee, Vendor,
@@ -19,9 +20,6 @@ pub struct DemoArgs {
     pub enclaves: u8,
 }
 
-/// The program identity whose hash is the enclave measurement.
-pub const ENCLAVE_PROGRAM: &[u8] = concat!("pose-enclave ", env!("CARGO_PKG_VERSION")).as_bytes();
-
 /// Runs the walk-through; returns an error that says which step failed and why.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let domain = Domain {
@@ -29,7 +27,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         manager: Address([0x5f; 20]),
     };
     let vendor = Vendor::new(SigningKey::random(&mut OsRng));
-    let measurement = measurement_of(ENCLAVE_PROGRAM);
+    let measurement = measurement_of(PROGRAM_IDENTITY);
     println!(
         "[1/4] software TEE vendor {} (the manager contract trusts this key)",
         vendor.address()
@@ -43,7 +41,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let platform = SoftwarePlatform::new(secret, vendor.clone());
         let tee = SoftwareTee::create(
             platform,
-            ENCLAVE_PROGRAM,
+            PROGRAM_IDENTITY,
             Randomness::Os,
             SystemClock::new(),
         );
