@@ -47,6 +47,10 @@ impl ChainConfig {
     }
 }
 
+/// Polls on which the node must not know a sent transaction before it counts as dropped
+/// (a load-balanced RPC endpoint may briefly not see a transaction another backend accepted).
+const UNKNOWN_POLLS_BEFORE_DROPPED: u32 = 3;
+
 /// One account (a private key) talking to one deployed `PoseManager` on any EVM chain.
 ///
 /// Submissions from one account must not overlap: the nonce is read from the node for each
@@ -245,11 +249,23 @@ impl ManagerClient {
         self.wait_confirmations(&receipt).await
     }
 
+    /// Waits for the receipt of `hash`. A transaction the node no longer knows at all (neither
+    /// pending nor mined) on [`UNKNOWN_POLLS_BEFORE_DROPPED`] polls in a row was reorganised
+    /// away or evicted from the pool, and is reported as [`ChainError::Dropped`].
     async fn wait_receipt(&self, hash: TxHash) -> Result<TransactionReceipt, ChainError> {
         let start = tokio::time::Instant::now();
+        let mut unknown_polls = 0u32;
         loop {
             if let Some(r) = self.provider.get_transaction_receipt(hash).await? {
                 return Ok(r);
+            }
+            if self.provider.get_transaction_by_hash(hash).await?.is_none() {
+                unknown_polls += 1;
+                if unknown_polls >= UNKNOWN_POLLS_BEFORE_DROPPED {
+                    return Err(ChainError::Dropped(hash));
+                }
+            } else {
+                unknown_polls = 0;
             }
             if start.elapsed() > self.config.timeout {
                 return Err(ChainError::Timeout {

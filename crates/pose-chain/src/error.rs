@@ -19,8 +19,9 @@ pub enum ChainError {
     /// state changed between estimation and inclusion. Re-check the state and resubmit.
     #[error("transaction {0} was mined but failed; re-check the manager state and resubmit")]
     TxFailed(TxHash),
-    /// The transaction left the chain while waiting for confirmations (a reorganisation).
-    #[error("transaction {0} disappeared while waiting for confirmations; resubmit it")]
+    /// The transaction left the chain or the node's pool before it had its confirmations (a
+    /// reorganisation or an eviction).
+    #[error("transaction {0} disappeared before it had its confirmations; resubmit it")]
     Dropped(TxHash),
     /// No receipt or confirmation within the configured time; the node may be stalled.
     #[error("timed out after {secs} s waiting for {what}; check the node and retry")]

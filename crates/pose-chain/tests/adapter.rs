@@ -354,3 +354,70 @@ async fn a_transaction_reorganised_away_is_reported_dropped() {
         "really gone"
     );
 }
+
+/// A sent transaction that the node forgets before it is mined (evicted from the pool) is
+/// reported as dropped instead of being awaited until the timeout. Runs on its own anvil,
+/// because it switches automatic mining off.
+#[tokio::test]
+async fn a_transaction_evicted_from_the_pool_is_reported_dropped() {
+    use alloy::network::TransactionBuilder;
+    use alloy::providers::ext::AnvilApi;
+    use alloy::rpc::types::TransactionRequest;
+    let anvil = pose_chain::anvil::spawn_anvil(&[]).expect("anvil starts");
+    let url = anvil.endpoint();
+    let key = random_key();
+    fund(&url, key.address()).await;
+    let client = ManagerClient::deploy(
+        ChainConfig::new(url.clone()),
+        key,
+        EKey::random().address(),
+        vec![],
+    )
+    .await
+    .unwrap();
+    client.provider().anvil_set_auto_mine(false).await.unwrap();
+    let nonce_before = client
+        .provider()
+        .get_transaction_count(client.sender())
+        .await
+        .unwrap();
+    let recipient = random_key().address();
+    let task = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let tx = TransactionRequest::default()
+                .with_to(recipient)
+                .with_value(U256::from(1));
+            client.submit(tx).await
+        }
+    });
+    let start = std::time::Instant::now();
+    while client
+        .provider()
+        .get_transaction_count(client.sender())
+        .pending()
+        .await
+        .unwrap()
+        == nonce_before
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .provider()
+        .anvil_drop_all_transactions()
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("reported before the timeout")
+        .unwrap();
+    assert!(
+        matches!(result, Err(pose_chain::ChainError::Dropped(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        client.provider().get_balance(recipient).await.unwrap(),
+        U256::ZERO
+    );
+}
