@@ -2,14 +2,17 @@
 //! transactions a host hands its enclave, the incremental transaction hash
 //! (docs/protocol.md section 3) and the digests the manager checks (section 2).
 //!
-//! The calldata of a [`ManagerCall`] is its canonical encoding here; the Solidity manager's
-//! ABI calldata plays the same role on a real chain (the chain adapter translates).
+//! The calldata of a [`ManagerCall`] is the Solidity ABI calldata the manager contract executes
+//! (module `abi`), so the enclave's `txHash` is the chain's, on the model chain of the simulator
+//! and on a real one alike.
 
 use pose_crypto::onchain;
 use pose_types::{Address, Amount, ContractId, EncPublicKey, Epoch, Hash32, Seq};
 
+use crate::abi;
+pub use crate::abi::AbiError;
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::{INPUT_BYTES_MAX, LIST_ITEMS_MAX, MESSAGE_BYTES_MAX, POOL_MEMBERS_MAX};
+use crate::limits::POOL_MEMBERS_MAX;
 
 /// keccak256 of `data`.
 pub fn keccak(data: &[u8]) -> Hash32 {
@@ -25,36 +28,28 @@ pub struct Deployment {
     pub manager: Address,
 }
 
-/// Per-contract parameters chosen at creation.
+/// Per-contract parameters chosen at creation (the manager's `Params` struct).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
+    /// Number of pool members (1..=32 on the manager).
+    pub pool_size: u8,
     /// How long the executor has to answer a challenge on-chain, in seconds.
-    pub response_period_secs: u64,
+    pub response_period_secs: u32,
     /// How long a challenged member has to answer, in seconds.
-    pub member_response_period_secs: u64,
-    /// How long an executor waits for a watchdog's ack before challenging it, in milliseconds.
-    pub ack_timeout_ms: u64,
+    pub member_response_period_secs: u32,
+    /// Confirmations a host waits for before it hands a transaction to its enclave.
+    pub confirmations: u16,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Self {
+            pool_size: 3,
             response_period_secs: 20,
             member_response_period_secs: 20,
-            ack_timeout_ms: 8_000,
+            confirmations: 1,
         }
     }
-}
-
-/// A pool member's signed acceptance of a creation (docs/protocol.md, `pose.accept.v1`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Acceptance {
-    /// The accepting member.
-    pub member: Address,
-    /// The member's `txHash` when it signed.
-    pub tx_hash: Hash32,
-    /// The member's signature.
-    pub sig: Vec<u8>,
 }
 
 /// A registered enclave as the chain records it (and as it appears in a pool).
@@ -92,19 +87,20 @@ pub struct PayoutLine {
     pub amount_wei: u128,
 }
 
-/// A manager call that concerns one contract (its calldata extends the contract's `txHash`).
+/// A manager call that concerns one contract; its calldata (the Solidity ABI encoding,
+/// [`ManagerCall::encode`]) extends the contract's `txHash`. Fields mirror the manager's
+/// function arguments one to one; the epoch a signature binds is the chain's current one, so
+/// it is not an argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ManagerCall {
-    /// `createContract(codeHash, poolSize, params)`.
+    /// `createContract(codeHash, params)`.
     CreateContract {
         /// sha256 of the contract code.
         code_hash: Hash32,
-        /// Requested pool size.
-        pool_size: u8,
-        /// Timing parameters.
+        /// Pool size and timing parameters.
         params: Params,
     },
-    /// `completeCreation(cid, contractEncKey, initStateHash, acceptances)`.
+    /// `completeCreation(cid, contractEncKey, initStateHash, txHash, sigs)`.
     CompleteCreation {
         /// The contract.
         cid: ContractId,
@@ -112,15 +108,17 @@ pub enum ManagerCall {
         contract_key: [u8; 32],
         /// State hash after `init`.
         init_state_hash: Hash32,
-        /// One acceptance per pool member.
-        accepts: Vec<Acceptance>,
+        /// The `txHash` every acceptance signs.
+        tx_hash: Hash32,
+        /// One acceptance signature (`pose.accept.v1`) per pool member, in pool order.
+        sigs: Vec<Vec<u8>>,
     },
     /// `deposit(cid)` payable.
     Deposit {
         /// The contract.
         cid: ContractId,
     },
-    /// `challenge(cid, request)`: a signed request forced on-chain.
+    /// `challenge(cid, encryptedInput)`: a signed request forced on-chain.
     Challenge {
         /// The contract.
         cid: ContractId,
@@ -133,8 +131,6 @@ pub enum ManagerCall {
         cid: ContractId,
         /// Which challenge.
         challenge_id: u64,
-        /// The executor's epoch.
-        epoch: Epoch,
         /// The reply (as sent to the user off-chain).
         reply: Vec<u8>,
         /// State sequence number that answered it.
@@ -157,8 +153,6 @@ pub enum ManagerCall {
     ChallengeMember {
         /// The contract.
         cid: ContractId,
-        /// The executor's epoch.
-        epoch: Epoch,
         /// The silent member.
         member: Address,
         /// The executor's `txHash`.
@@ -170,8 +164,6 @@ pub enum ManagerCall {
     RespondMember {
         /// The contract.
         cid: ContractId,
-        /// The epoch it answers in.
-        epoch: Epoch,
         /// The challenged member.
         member: Address,
         /// The member's `txHash`.
@@ -190,8 +182,6 @@ pub enum ManagerCall {
     Withdraw {
         /// The contract.
         cid: ContractId,
-        /// The executor's epoch.
-        epoch: Epoch,
         /// Who is paid.
         recipient: Address,
         /// Amount in wei.
@@ -203,13 +193,11 @@ pub enum ManagerCall {
         /// Executor signature (`pose.withdraw.v1`).
         sig: Vec<u8>,
     },
-    /// `terminate(cid, payouts, txHash, sig)`.
+    /// `terminate(cid, recipients, amounts, txHash, sig)`.
     Terminate {
         /// The contract.
         cid: ContractId,
-        /// The executor's epoch.
-        epoch: Epoch,
-        /// Final payouts.
+        /// Final payouts (recipients and amounts, in order).
         payouts: Vec<PayoutLine>,
         /// The executor's `txHash`.
         tx_hash: Hash32,
@@ -219,7 +207,7 @@ pub enum ManagerCall {
 }
 
 impl ManagerCall {
-    /// The contract this call concerns (`None` for `CreateContract`, whose id the chain assigns).
+    /// The contract this call concerns (`None` for a creation: the chain assigns the id).
     pub fn cid(&self) -> Option<ContractId> {
         match self {
             ManagerCall::CreateContract { .. } => None,
@@ -236,224 +224,14 @@ impl ManagerCall {
         }
     }
 
-    /// The canonical calldata.
+    /// The calldata the manager executes: selector and Solidity ABI arguments.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        match self {
-            ManagerCall::CreateContract {
-                code_hash,
-                pool_size,
-                params,
-            } => {
-                w.u8(1).hash(code_hash).u8(*pool_size);
-                w.u64(params.response_period_secs)
-                    .u64(params.member_response_period_secs)
-                    .u64(params.ack_timeout_ms);
-            }
-            ManagerCall::CompleteCreation {
-                cid,
-                contract_key,
-                init_state_hash,
-                accepts,
-            } => {
-                w.u8(2).cid(*cid).fixed(contract_key).hash(init_state_hash);
-                w.len(accepts.len());
-                for a in accepts {
-                    w.addr(&a.member).hash(&a.tx_hash).bytes(&a.sig);
-                }
-            }
-            ManagerCall::Deposit { cid } => {
-                w.u8(3).cid(*cid);
-            }
-            ManagerCall::Challenge { cid, request } => {
-                w.u8(4).cid(*cid).bytes(request);
-            }
-            ManagerCall::Respond {
-                cid,
-                challenge_id,
-                epoch,
-                reply,
-                seq,
-                state_hash,
-                tx_hash,
-                sig,
-            } => {
-                w.u8(5)
-                    .cid(*cid)
-                    .u64(*challenge_id)
-                    .epoch(*epoch)
-                    .bytes(reply);
-                w.seq(*seq).hash(state_hash).hash(tx_hash).bytes(sig);
-            }
-            ManagerCall::TimeoutChallenge { cid, challenge_id } => {
-                w.u8(6).cid(*cid).u64(*challenge_id);
-            }
-            ManagerCall::ChallengeMember {
-                cid,
-                epoch,
-                member,
-                tx_hash,
-                sig,
-            } => {
-                w.u8(7)
-                    .cid(*cid)
-                    .epoch(*epoch)
-                    .addr(member)
-                    .hash(tx_hash)
-                    .bytes(sig);
-            }
-            ManagerCall::RespondMember {
-                cid,
-                epoch,
-                member,
-                tx_hash,
-                sig,
-            } => {
-                w.u8(8)
-                    .cid(*cid)
-                    .epoch(*epoch)
-                    .addr(member)
-                    .hash(tx_hash)
-                    .bytes(sig);
-            }
-            ManagerCall::RemoveMember { cid, member } => {
-                w.u8(9).cid(*cid).addr(member);
-            }
-            ManagerCall::Withdraw {
-                cid,
-                epoch,
-                recipient,
-                amount_wei,
-                nonce,
-                tx_hash,
-                sig,
-            } => {
-                w.u8(10)
-                    .cid(*cid)
-                    .epoch(*epoch)
-                    .addr(recipient)
-                    .u128(*amount_wei);
-                w.u64(*nonce).hash(tx_hash).bytes(sig);
-            }
-            ManagerCall::Terminate {
-                cid,
-                epoch,
-                payouts,
-                tx_hash,
-                sig,
-            } => {
-                w.u8(11).cid(*cid).epoch(*epoch).len(payouts.len());
-                for p in payouts {
-                    w.addr(&p.to).u128(p.amount_wei);
-                }
-                w.hash(tx_hash).bytes(sig);
-            }
-        }
-        w.finish()
+        abi::encode(self)
     }
 
-    /// Decodes canonical calldata.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let call = match r.u8()? {
-            1 => ManagerCall::CreateContract {
-                code_hash: r.hash()?,
-                pool_size: r.u8()?,
-                params: Params {
-                    response_period_secs: r.u64()?,
-                    member_response_period_secs: r.u64()?,
-                    ack_timeout_ms: r.u64()?,
-                },
-            },
-            2 => {
-                let cid = r.cid()?;
-                let contract_key = r.b32()?;
-                let init_state_hash = r.hash()?;
-                let n = r.len(POOL_MEMBERS_MAX)?;
-                let mut accepts = Vec::with_capacity(n);
-                for _ in 0..n {
-                    accepts.push(Acceptance {
-                        member: r.addr()?,
-                        tx_hash: r.hash()?,
-                        sig: r.bytes_max(128)?,
-                    });
-                }
-                ManagerCall::CompleteCreation {
-                    cid,
-                    contract_key,
-                    init_state_hash,
-                    accepts,
-                }
-            }
-            3 => ManagerCall::Deposit { cid: r.cid()? },
-            4 => ManagerCall::Challenge {
-                cid: r.cid()?,
-                request: r.bytes_max(2 * INPUT_BYTES_MAX)?,
-            },
-            5 => ManagerCall::Respond {
-                cid: r.cid()?,
-                challenge_id: r.u64()?,
-                epoch: r.epoch()?,
-                reply: r.bytes_max(MESSAGE_BYTES_MAX)?,
-                seq: r.seq()?,
-                state_hash: r.hash()?,
-                tx_hash: r.hash()?,
-                sig: r.bytes_max(128)?,
-            },
-            6 => ManagerCall::TimeoutChallenge {
-                cid: r.cid()?,
-                challenge_id: r.u64()?,
-            },
-            7 => ManagerCall::ChallengeMember {
-                cid: r.cid()?,
-                epoch: r.epoch()?,
-                member: r.addr()?,
-                tx_hash: r.hash()?,
-                sig: r.bytes_max(128)?,
-            },
-            8 => ManagerCall::RespondMember {
-                cid: r.cid()?,
-                epoch: r.epoch()?,
-                member: r.addr()?,
-                tx_hash: r.hash()?,
-                sig: r.bytes_max(128)?,
-            },
-            9 => ManagerCall::RemoveMember {
-                cid: r.cid()?,
-                member: r.addr()?,
-            },
-            10 => ManagerCall::Withdraw {
-                cid: r.cid()?,
-                epoch: r.epoch()?,
-                recipient: r.addr()?,
-                amount_wei: r.u128()?,
-                nonce: r.u64()?,
-                tx_hash: r.hash()?,
-                sig: r.bytes_max(128)?,
-            },
-            11 => {
-                let cid = r.cid()?;
-                let epoch = r.epoch()?;
-                let n = r.len(LIST_ITEMS_MAX)?;
-                let mut payouts = Vec::with_capacity(n);
-                for _ in 0..n {
-                    payouts.push(PayoutLine {
-                        to: r.addr()?,
-                        amount_wei: r.u128()?,
-                    });
-                }
-                ManagerCall::Terminate {
-                    cid,
-                    epoch,
-                    payouts,
-                    tx_hash: r.hash()?,
-                    sig: r.bytes_max(128)?,
-                }
-            }
-            t => return Err(DecodeError::UnknownTag(t, "manager call")),
-        };
-        r.end()?;
-        Ok(call)
+    /// The call in `calldata`, decoded as leniently as the manager decodes it.
+    pub fn decode(calldata: &[u8]) -> Result<Self, AbiError> {
+        abi::decode(calldata)
     }
 }
 
@@ -487,8 +265,9 @@ pub struct ChainTx {
     pub cid: ContractId,
     /// Position in the contract's transaction log (0 is `createContract`).
     pub index: u64,
-    /// The call.
-    pub call: ManagerCall,
+    /// The calldata the chain executed, byte for byte (it extends `txHash`); it decodes as a
+    /// [`ManagerCall`] ([`ChainTx::call`]), which [`ChainTx::decode`] checks.
+    pub calldata: Vec<u8>,
     /// `msg.sender`.
     pub sender: Address,
     /// `msg.value` in wei.
@@ -502,10 +281,15 @@ pub struct ChainTx {
 }
 
 impl ChainTx {
+    /// The manager call in [`ChainTx::calldata`].
+    pub fn call(&self) -> Result<ManagerCall, AbiError> {
+        ManagerCall::decode(&self.calldata)
+    }
+
     /// Canonical encoding (the host hands transactions to the enclave as bytes).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.cid(self.cid).u64(self.index).bytes(&self.call.encode());
+        w.cid(self.cid).u64(self.index).bytes(&self.calldata);
         w.addr(&self.sender).u128(self.value_wei);
         w.u64(self.block_number).u64(self.block_time_secs);
         match &self.effect {
@@ -541,7 +325,8 @@ impl ChainTx {
         let mut r = Reader::new(bytes);
         let cid = r.cid()?;
         let index = r.u64()?;
-        let call = ManagerCall::decode(&r.bytes()?)?;
+        let calldata = r.bytes()?;
+        ManagerCall::decode(&calldata)?;
         let sender = r.addr()?;
         let value_wei = r.u128()?;
         let block_number = r.u64()?;
@@ -572,7 +357,7 @@ impl ChainTx {
         Ok(Self {
             cid,
             index,
-            call,
+            calldata,
             sender,
             value_wei,
             block_number,
@@ -720,44 +505,146 @@ pub mod digest {
 mod tests {
     use super::*;
 
-    #[test]
-    fn calls_round_trip() {
-        let calls = vec![
+    fn every_call() -> Vec<ManagerCall> {
+        let cid = ContractId(7);
+        let h = Hash32([7; 32]);
+        vec![
             ManagerCall::CreateContract {
                 code_hash: Hash32([1; 32]),
-                pool_size: 3,
                 params: Params::default(),
             },
+            ManagerCall::CompleteCreation {
+                cid,
+                contract_key: [2; 32],
+                init_state_hash: Hash32([3; 32]),
+                tx_hash: h,
+                sigs: vec![vec![4; 65], vec![5; 65]],
+            },
+            ManagerCall::Deposit { cid },
+            ManagerCall::Challenge {
+                cid,
+                request: vec![9; 100],
+            },
+            ManagerCall::Respond {
+                cid,
+                challenge_id: 3,
+                reply: vec![1, 2, 3],
+                seq: Seq(4),
+                state_hash: Hash32([5; 32]),
+                tx_hash: h,
+                sig: vec![6; 65],
+            },
+            ManagerCall::TimeoutChallenge {
+                cid,
+                challenge_id: 3,
+            },
+            ManagerCall::ChallengeMember {
+                cid,
+                member: Address([3; 20]),
+                tx_hash: h,
+                sig: vec![8; 65],
+            },
+            ManagerCall::RespondMember {
+                cid,
+                member: Address([3; 20]),
+                tx_hash: h,
+                sig: vec![8; 65],
+            },
+            ManagerCall::RemoveMember {
+                cid,
+                member: Address([3; 20]),
+            },
             ManagerCall::Withdraw {
-                cid: ContractId(2),
-                epoch: Epoch(1),
+                cid,
                 recipient: Address([3; 20]),
-                amount_wei: 5,
+                amount_wei: u128::MAX,
                 nonce: 6,
-                tx_hash: Hash32([7; 32]),
+                tx_hash: h,
                 sig: vec![8; 65],
             },
             ManagerCall::Terminate {
-                cid: ContractId(1),
-                epoch: Epoch(0),
+                cid,
                 payouts: vec![PayoutLine {
                     to: Address([1; 20]),
                     amount_wei: 9,
                 }],
-                tx_hash: Hash32([2; 32]),
+                tx_hash: h,
                 sig: vec![1; 65],
             },
-        ];
-        for c in calls {
+        ]
+    }
+
+    #[test]
+    fn every_call_round_trips_through_its_calldata() {
+        for c in every_call() {
             assert_eq!(ManagerCall::decode(&c.encode()).unwrap(), c);
         }
     }
 
     #[test]
-    fn truncated_calldata_is_an_error() {
-        let c = ManagerCall::Deposit { cid: ContractId(1) }.encode();
-        for n in 0..c.len() {
-            assert!(ManagerCall::decode(&c[..n]).is_err());
+    fn calldata_starts_with_the_solidity_selector() {
+        // The first four bytes of keccak256 of the Solidity signature.
+        let sel = |sig: &str| keccak(sig.as_bytes()).0[..4].to_vec();
+        let calls = every_call();
+        assert_eq!(
+            calls[0].encode()[..4],
+            sel("createContract(bytes32,(uint8,uint32,uint32,uint16))")
+        );
+        assert_eq!(calls[2].encode()[..4], sel("deposit(uint64)"));
+        assert_eq!(
+            calls[9].encode()[..4],
+            sel("withdraw(uint64,address,uint256,uint64,bytes32,bytes)")
+        );
+        // deposit(7): the selector, then 7 as one big-endian 32-byte word.
+        let d = calls[2].encode();
+        assert_eq!(d.len(), 4 + 32);
+        assert_eq!(d[4..35], [0u8; 31]);
+        assert_eq!(d[35], 7);
+    }
+
+    #[test]
+    fn truncated_or_foreign_calldata_is_an_error() {
+        // Cut inside the selector or the first argument word. (A cut into the zero padding
+        // after the last dynamic value still decodes, as it does for the manager, which checks
+        // only that each value's own bytes are present.)
+        for c in every_call() {
+            let bytes = c.encode();
+            for n in [0, 3, 4, 35] {
+                assert!(
+                    ManagerCall::decode(&bytes[..n]).is_err(),
+                    "{c:?} cut at {n}"
+                );
+            }
         }
+        assert!(ManagerCall::decode(&[0xde, 0xad, 0xbe, 0xef]).is_err());
+    }
+
+    #[test]
+    fn an_amount_above_128_bits_is_refused() {
+        let mut bytes = every_call()[9].encode();
+        // The amount is the third argument word; set its top byte.
+        bytes[4 + 2 * 32] = 1;
+        assert!(matches!(
+            ManagerCall::decode(&bytes),
+            Err(AbiError::AmountTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn a_chain_tx_with_undecodable_calldata_is_refused() {
+        let tx = ChainTx {
+            cid: ContractId(1),
+            index: 1,
+            calldata: vec![1, 2, 3, 4, 5],
+            sender: Address([1; 20]),
+            value_wei: 0,
+            block_number: 1,
+            block_time_secs: 1,
+            effect: Effect::None,
+        };
+        assert!(matches!(
+            ChainTx::decode(&tx.encode()),
+            Err(DecodeError::Calldata(_))
+        ));
     }
 }

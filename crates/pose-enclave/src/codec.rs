@@ -31,6 +31,9 @@ pub enum DecodeError {
     /// Bytes were left over after the value.
     #[error("{0} trailing bytes after the value")]
     Trailing(usize),
+    /// A chain transaction's calldata is not a manager call.
+    #[error("chain transaction calldata: {0}")]
+    Calldata(#[from] crate::abi::AbiError),
 }
 
 /// Appends canonical encodings to a byte vector.
@@ -48,6 +51,11 @@ impl Writer {
     /// Writes one byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
+        self
+    }
+    /// Writes a `u16`.
+    pub fn u16(&mut self, v: u16) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
         self
     }
     /// Writes a `u32`.
@@ -136,6 +144,10 @@ impl<'a> Reader<'a> {
     /// Reads one byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
+    }
+    /// Reads a `u16`.
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
     }
     /// Reads a `u32`.
     pub fn u32(&mut self) -> Result<u32, DecodeError> {

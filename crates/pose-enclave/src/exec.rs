@@ -318,8 +318,8 @@ impl<P: Platform> Enclave<P> {
             for (i, tx) in v.log.iter().enumerate().skip(u.chain_pos as usize) {
                 if !old_epoch_ok
                     && matches!(
-                        tx.call,
-                        ManagerCall::RemoveMember { .. } | ManagerCall::TimeoutChallenge { .. }
+                        tx.call(),
+                        Ok(ManagerCall::RemoveMember { .. } | ManagerCall::TimeoutChallenge { .. })
                     )
                 {
                     return Err(Rejection::ExecutorBehind(i as u64));
@@ -683,7 +683,10 @@ impl<P: Platform> Enclave<P> {
         let txh = v.tx_hash();
         match v.phase {
             Phase::Creation => {
-                if !others.iter().all(|m| exec.accepts.contains_key(m)) {
+                if !others
+                    .iter()
+                    .all(|m| exec.accepts.get(m).is_some_and(|(h, _)| *h == txh))
+                {
                     return;
                 }
                 if !exec.may_submit(SubmitKey::Complete, now) {
@@ -698,27 +701,27 @@ impl<P: Platform> Enclave<P> {
                     &init_hash,
                     &txh,
                 );
-                let mut accepts = Vec::new();
-                for m in &v.pool {
-                    if m.address == me {
-                        accepts.push(chain::Acceptance {
-                            member: me,
-                            tx_hash: txh,
-                            sig: self.platform.sign(&dg),
-                        });
-                    } else if let Some((h, s)) = exec.accepts.get(&m.address) {
-                        accepts.push(chain::Acceptance {
-                            member: m.address,
-                            tx_hash: *h,
-                            sig: s.clone(),
-                        });
-                    }
-                }
+                // One signature per member, in pool order; all over `txh` (checked above).
+                let sigs = v
+                    .pool
+                    .iter()
+                    .map(|m| {
+                        if m.address == me {
+                            self.platform.sign(&dg)
+                        } else {
+                            exec.accepts
+                                .get(&m.address)
+                                .map(|(_, s)| s.clone())
+                                .unwrap_or_default()
+                        }
+                    })
+                    .collect();
                 out.submit(&ManagerCall::CompleteCreation {
                     cid,
                     contract_key: secrets.input_public,
                     init_state_hash: init_hash,
-                    accepts,
+                    tx_hash: txh,
+                    sigs,
                 });
             }
             Phase::Executing => {
@@ -760,7 +763,6 @@ impl<P: Platform> Enclave<P> {
                     out.submit(&ManagerCall::Respond {
                         cid,
                         challenge_id: id,
-                        epoch,
                         reply,
                         seq: committed.seq,
                         state_hash: chash,
@@ -778,7 +780,6 @@ impl<P: Platform> Enclave<P> {
                         chain::digest::withdraw(&d, cid, epoch, &p.to, p.amount_wei, *nonce, &txh);
                     out.submit(&ManagerCall::Withdraw {
                         cid,
-                        epoch,
                         recipient: p.to,
                         amount_wei: p.amount_wei,
                         nonce: *nonce,
@@ -796,7 +797,6 @@ impl<P: Platform> Enclave<P> {
                     let dg = chain::digest::terminate(&d, cid, epoch, &[], &txh);
                     out.submit(&ManagerCall::Terminate {
                         cid,
-                        epoch,
                         payouts: Vec::new(),
                         tx_hash: txh,
                         sig: self.platform.sign(&dg),
@@ -843,8 +843,8 @@ impl<P: Platform> Enclave<P> {
         // Chain facts first, in log order.
         for pos in head.chain_pos..chain_len {
             let tx = rep.view.log[pos as usize].clone();
-            match &tx.call {
-                ManagerCall::Deposit { .. } => {
+            match tx.call() {
+                Ok(ManagerCall::Deposit { .. }) => {
                     let times = if self.bug(Bug::DoubleCreditDeposit) {
                         2
                     } else {
@@ -860,11 +860,11 @@ impl<P: Platform> Enclave<P> {
                         refund_all(&mut new);
                     }
                 }
-                ManagerCall::Challenge { request, .. } => {
+                Ok(ManagerCall::Challenge { request, .. }) => {
                     if let Effect::ChallengeOpened { challenge_id } = tx.effect {
                         if !new.challenges.contains_key(&challenge_id) {
                             let entry = self
-                                .challenged_request(cid, &secrets, request, &mut new, &mut index);
+                                .challenged_request(cid, &secrets, &request, &mut new, &mut index);
                             if let Some(k) = entry {
                                 replies.insert(k);
                             }
@@ -872,8 +872,8 @@ impl<P: Platform> Enclave<P> {
                         }
                     }
                 }
-                ManagerCall::Withdraw { nonce, .. } => {
-                    new.pending_payouts.remove(nonce);
+                Ok(ManagerCall::Withdraw { nonce, .. }) => {
+                    new.pending_payouts.remove(&nonce);
                 }
                 _ => {}
             }
@@ -1109,7 +1109,7 @@ impl<P: Platform> Enclave<P> {
         let Some(epoch) = rep.exec.as_ref().map(|x| x.epoch) else {
             return;
         };
-        let ack_timeout_ms = rep.view.params.ack_timeout_ms;
+        let ack_timeout_ms = self.config.ack_timeout_ms;
         let members = rep.view.pool.clone();
         let txh = rep.view.tx_hash();
         for m in members.iter().filter(|m| m.address != me) {
@@ -1118,7 +1118,11 @@ impl<P: Platform> Enclave<P> {
                 return;
             };
             let acked = exec.acked.get(&a).copied();
-            let owes = acked.is_none_or(|s| s < head.seq);
+            // In creation every acceptance must sign the executor's current `txHash` (the
+            // manager checks them all against one value): a stale one is owed again.
+            let stale_accept = rep.view.phase == Phase::Creation
+                && exec.accepts.get(&a).is_none_or(|(h, _)| *h != txh);
+            let owes = acked.is_none_or(|s| s < head.seq) || stale_accept;
             let in_view = rep.view.member_challenges.get(&a).copied();
             if in_view.is_some() {
                 exec.challenged.insert(a);
@@ -1164,7 +1168,6 @@ impl<P: Platform> Enclave<P> {
                         let dg = chain::digest::challenge_member(&d, cid, epoch, &a, &txh);
                         out.submit(&ManagerCall::ChallengeMember {
                             cid,
-                            epoch,
                             member: a,
                             tx_hash: txh,
                             sig: self.platform.sign(&dg),

@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod abi;
 pub mod chain;
 pub mod codec;
 pub mod limits;
@@ -76,7 +77,7 @@ pub enum Bug {
 }
 
 /// Static configuration of an enclave.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Chain id and manager address.
     pub deployment: Deployment,
@@ -84,8 +85,27 @@ pub struct Config {
     pub vendor: Address,
     /// The measurement of the enclave program pool members must run.
     pub measurement: Hash32,
+    /// How long an executor waits for a member's acknowledgement (or a fresh acceptance in
+    /// creation) before it challenges the member on-chain, in milliseconds. It must cover the
+    /// member's chain confirmations plus a few retransmissions.
+    pub ack_timeout_ms: u64,
     /// The injected bug (only with the `bug-injection` feature).
     pub bug: Option<Bug>,
+}
+
+/// The default [`Config::ack_timeout_ms`]: 8 s.
+pub const ACK_TIMEOUT_MS_DEFAULT: u64 = 8_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            deployment: Deployment::default(),
+            vendor: Address::default(),
+            measurement: Hash32::default(),
+            ack_timeout_ms: ACK_TIMEOUT_MS_DEFAULT,
+            bug: None,
+        }
+    }
 }
 
 /// Something that happened outside the enclave.
@@ -530,10 +550,11 @@ impl<P: Platform> Enclave<P> {
 
     fn on_chain(&mut self, tx: ChainTx, out: &mut Out) -> Result<(), Rejection> {
         let cid = tx.cid;
-        let calldata = tx.call.encode();
+        let call = tx.call().map_err(codec::DecodeError::from)?;
+        let calldata = tx.calldata.clone();
         if !self.replicas.contains_key(&cid) {
             // Index 0 must be the creation, carrying the drawn pool.
-            let pool = match (&tx.call, &tx.effect, tx.index) {
+            let pool = match (&call, &tx.effect, tx.index) {
                 (ManagerCall::CreateContract { .. }, Effect::Created { pool }, 0) => pool.clone(),
                 (_, _, 0) => return Err(Rejection::WrongPhase),
                 (_, _, got) => return Err(Rejection::ChainGap { got, next: 0 }),
@@ -546,7 +567,7 @@ impl<P: Platform> Enclave<P> {
             }
             let ManagerCall::CreateContract {
                 code_hash, params, ..
-            } = &tx.call
+            } = &call
             else {
                 return Err(Rejection::WrongPhase);
             };
@@ -622,7 +643,7 @@ impl<P: Platform> Enclave<P> {
         v.hashes.push(h);
         v.log.push(tx.clone());
         v.block_time_secs = tx.block_time_secs;
-        match &tx.call {
+        match &call {
             ManagerCall::CreateContract { .. } => {}
             ManagerCall::CompleteCreation { contract_key, .. } => {
                 v.phase = Phase::Executing;
@@ -646,14 +667,13 @@ impl<P: Platform> Enclave<P> {
             ManagerCall::ChallengeMember { member, .. } => {
                 v.member_challenges.insert(
                     *member,
-                    tx.block_time_secs + v.params.member_response_period_secs,
+                    tx.block_time_secs + u64::from(v.params.member_response_period_secs),
                 );
                 if *member == me {
                     let dg = chain::digest::respond_member(&d, cid, v.epoch, &me, &h);
                     let sig = self.platform.sign(&dg);
                     out.submit(&ManagerCall::RespondMember {
                         cid,
-                        epoch: v.epoch,
                         member: me,
                         tx_hash: h,
                         sig,

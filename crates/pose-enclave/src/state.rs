@@ -277,9 +277,10 @@ impl View {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.hash(&self.code_hash);
-        w.u64(self.params.response_period_secs)
-            .u64(self.params.member_response_period_secs)
-            .u64(self.params.ack_timeout_ms);
+        w.u8(self.params.pool_size)
+            .u32(self.params.response_period_secs)
+            .u32(self.params.member_response_period_secs)
+            .u16(self.params.confirmations);
         w.len(self.pool.len());
         for m in &self.pool {
             m.write(w);
@@ -312,9 +313,10 @@ impl View {
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let code_hash = r.hash()?;
         let params = Params {
-            response_period_secs: r.u64()?,
-            member_response_period_secs: r.u64()?,
-            ack_timeout_ms: r.u64()?,
+            pool_size: r.u8()?,
+            response_period_secs: r.u32()?,
+            member_response_period_secs: r.u32()?,
+            confirmations: r.u16()?,
         };
         let n = r.len(POOL_MEMBERS_MAX)?;
         let mut pool = Vec::with_capacity(n);

@@ -108,6 +108,7 @@ impl EnclaveCore {
             deployment,
             vendor: platform.vendor_address(),
             measurement: tee.measurement(),
+            ack_timeout_ms: pose_enclave::ACK_TIMEOUT_MS_DEFAULT,
             bug: None,
         };
         let engine =

@@ -67,8 +67,10 @@ impl Solo {
         };
         let create = ManagerCall::CreateContract {
             code_hash: bank_code_hash(),
-            pool_size: 1,
-            params: Params::default(),
+            params: Params {
+                pool_size: 1,
+                ..Params::default()
+            },
         };
         let ua = s.user.address;
         s.chain.submit(ua, 0, create).expect("creation");

@@ -249,16 +249,11 @@ impl ModelChain {
     ) -> Result<ChainTx, Revert> {
         let now = self.now_secs();
         let d = self.deployment;
-        if let ManagerCall::CreateContract {
-            code_hash,
-            pool_size,
-            params,
-        } = &call
-        {
+        if let ManagerCall::CreateContract { code_hash, params } = &call {
             let cid = ContractId(self.next_cid);
-            let n = *pool_size as usize;
+            let n = params.pool_size as usize;
             if n == 0 || n > self.registered.len() {
-                return Err(Revert::PoolSize(*pool_size));
+                return Err(Revert::PoolSize(params.pool_size));
             }
             self.next_cid += 1;
             let pool = self.draw(cid, 0, n, &[]);
@@ -314,34 +309,30 @@ impl ModelChain {
             ManagerCall::CompleteCreation {
                 contract_key,
                 init_state_hash,
-                accepts,
+                tx_hash,
+                sigs,
                 ..
             } => {
                 if c.phase != Phase::Creation {
                     return Err(Revert::WrongPhase);
                 }
-                // One acceptance per member, in pool order.
-                if accepts.len() != c.pool.len()
-                    || accepts
-                        .iter()
-                        .zip(&c.pool)
-                        .any(|(a, m)| a.member != m.address)
-                {
+                // One acceptance per member, in pool order, all over one known txHash.
+                if sigs.len() != c.pool.len() {
                     return Err(Revert::Acceptances);
                 }
-                for a in accepts {
-                    if !c.known.contains(&a.tx_hash) {
-                        return Err(Revert::UnknownTxHash);
-                    }
-                    let dg = digest::accept(
-                        &d,
-                        cid,
-                        &c.code_hash,
-                        contract_key,
-                        init_state_hash,
-                        &a.tx_hash,
-                    );
-                    if !ok(&a.member, &dg, &a.sig) {
+                if !c.known.contains(tx_hash) {
+                    return Err(Revert::UnknownTxHash);
+                }
+                let dg = digest::accept(
+                    &d,
+                    cid,
+                    &c.code_hash,
+                    contract_key,
+                    init_state_hash,
+                    tx_hash,
+                );
+                for (sig, m) in sigs.iter().zip(&c.pool) {
+                    if !ok(&m.address, &dg, sig) {
                         return Err(Revert::BadSignature);
                     }
                 }
@@ -359,12 +350,13 @@ impl ModelChain {
                 if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
-                let id = c.challenges.len() as u64;
+                // As the manager: challenge ids count from 1.
+                let id = c.challenges.len() as u64 + 1;
                 c.challenges.insert(
                     id,
                     Challenge {
                         request: request.clone(),
-                        deadline_secs: now + c.params.response_period_secs,
+                        deadline_secs: now + u64::from(c.params.response_period_secs),
                         open: true,
                         reply: None,
                         extensions: 0,
@@ -374,7 +366,6 @@ impl ModelChain {
             }
             ManagerCall::Respond {
                 challenge_id,
-                epoch,
                 reply,
                 seq,
                 state_hash,
@@ -391,9 +382,6 @@ impl ModelChain {
                 if !open {
                     return Err(Revert::NoChallenge);
                 }
-                if *epoch != c.epoch {
-                    return Err(Revert::WrongEpoch);
-                }
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
@@ -401,7 +389,7 @@ impl ModelChain {
                     &d,
                     cid,
                     *challenge_id,
-                    *epoch,
+                    c.epoch,
                     reply,
                     *seq,
                     state_hash,
@@ -427,7 +415,7 @@ impl ModelChain {
                 if now
                     <= ch
                         .deadline_secs
-                        .max(c.epoch_start_secs + c.params.response_period_secs)
+                        .max(c.epoch_start_secs + u64::from(c.params.response_period_secs))
                 {
                     return Err(Revert::TooEarly);
                 }
@@ -436,14 +424,13 @@ impl ModelChain {
                 if !c.pool.is_empty() {
                     c.exec_idx = (c.exec_idx + 1) % c.pool.len();
                 }
-                let rp = c.params.response_period_secs;
+                let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     ch.deadline_secs = now + rp;
                     ch.extensions = 0;
                 }
             }
             ManagerCall::ChallengeMember {
-                epoch,
                 member,
                 tx_hash,
                 sig,
@@ -451,9 +438,6 @@ impl ModelChain {
             } => {
                 if !matches!(c.phase, Phase::Creation | Phase::Executing) {
                     return Err(Revert::WrongPhase);
-                }
-                if *epoch != c.epoch {
-                    return Err(Revert::WrongEpoch);
                 }
                 let ex = c.executor().ok_or(Revert::NotMember)?;
                 if *member == ex
@@ -465,16 +449,16 @@ impl ModelChain {
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
-                let dg = digest::challenge_member(&d, cid, *epoch, member, tx_hash);
+                let dg = digest::challenge_member(&d, cid, c.epoch, member, tx_hash);
                 if !ok(&ex, &dg, sig) {
                     return Err(Revert::BadSignature);
                 }
-                let dl = now + c.params.member_response_period_secs;
+                let dl = now + u64::from(c.params.member_response_period_secs);
                 c.member_challenges.insert(*member, dl);
                 // An executor challenge waits while the executor replaces a silent member,
                 // at most pool size - 1 times per challenge.
                 let max_ext = c.pool.len().saturating_sub(1) as u32;
-                let rp = c.params.response_period_secs;
+                let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     if ch.extensions < max_ext {
                         ch.deadline_secs = ch.deadline_secs.max(dl + rp);
@@ -483,7 +467,6 @@ impl ModelChain {
                 }
             }
             ManagerCall::RespondMember {
-                epoch,
                 member,
                 tx_hash,
                 sig,
@@ -498,7 +481,7 @@ impl ModelChain {
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
-                let dg = digest::respond_member(&d, cid, *epoch, member, tx_hash);
+                let dg = digest::respond_member(&d, cid, c.epoch, member, tx_hash);
                 if !ok(member, &dg, sig) {
                     return Err(Revert::BadSignature);
                 }
@@ -527,7 +510,6 @@ impl ModelChain {
                 effect = Effect::MemberRemoved { replacement: rep };
             }
             ManagerCall::Withdraw {
-                epoch,
                 recipient,
                 amount_wei,
                 nonce,
@@ -539,9 +521,6 @@ impl ModelChain {
                 if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
-                if *epoch != c.epoch {
-                    return Err(Revert::WrongEpoch);
-                }
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
@@ -551,7 +530,8 @@ impl ModelChain {
                 if c.balance_wei < *amount_wei {
                     return Err(Revert::BalanceShort);
                 }
-                let dg = digest::withdraw(&d, cid, *epoch, recipient, *amount_wei, *nonce, tx_hash);
+                let dg =
+                    digest::withdraw(&d, cid, c.epoch, recipient, *amount_wei, *nonce, tx_hash);
                 let ex = c.executor().ok_or(Revert::NotMember)?;
                 if !ok(&ex, &dg, sig) {
                     return Err(Revert::BadSignature);
@@ -562,7 +542,6 @@ impl ModelChain {
                 *self.paid_to.entry(*recipient).or_insert(0) += amount_wei;
             }
             ManagerCall::Terminate {
-                epoch,
                 payouts,
                 tx_hash,
                 sig,
@@ -571,9 +550,6 @@ impl ModelChain {
                 if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
-                if *epoch != c.epoch {
-                    return Err(Revert::WrongEpoch);
-                }
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
@@ -581,7 +557,7 @@ impl ModelChain {
                 if total > c.balance_wei {
                     return Err(Revert::BalanceShort);
                 }
-                let dg = digest::terminate(&d, cid, *epoch, payouts, tx_hash);
+                let dg = digest::terminate(&d, cid, c.epoch, payouts, tx_hash);
                 let ex = c.executor().ok_or(Revert::NotMember)?;
                 if !ok(&ex, &dg, sig) {
                     return Err(Revert::BadSignature);
@@ -617,12 +593,13 @@ impl ModelChain {
             .contracts
             .get_mut(&cid)
             .expect("contract exists: checked by the caller");
-        c.tx_hash = tx_hash_next(&c.tx_hash, &call.encode(), &sender, value_wei);
+        let calldata = call.encode();
+        c.tx_hash = tx_hash_next(&c.tx_hash, &calldata, &sender, value_wei);
         c.known.insert(c.tx_hash);
         let tx = ChainTx {
             cid,
             index: c.log.len() as u64,
-            call,
+            calldata,
             sender,
             value_wei,
             block_number: block,

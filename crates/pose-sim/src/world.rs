@@ -26,6 +26,8 @@ pub const STEP_MS: u64 = 50;
 pub const RETRY_MS: u64 = 2_000;
 /// Users challenge an unanswered request after this long, ms.
 pub const CHALLENGE_AFTER_MS: u64 = 6_000;
+/// How long an executor waits for a member's acknowledgement before challenging it (ms).
+pub const ACK_TIMEOUT_MS: u64 = 3_000;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug, Default)]
@@ -205,6 +207,7 @@ impl World {
             },
             vendor: vendor.address,
             measurement: sha256(&[b"pose.measurement.v1", b"pose-sim enclave"]),
+            ack_timeout_ms: ACK_TIMEOUT_MS,
             bug: opts.bug,
         };
         let forced = opts.pool_size.is_some() || opts.silent_members.is_some();
@@ -217,9 +220,10 @@ impl World {
         let pool_size = pool_sizes.iter().copied().max().unwrap_or(2);
         let n_nodes = pool_size + rng.range(2, 3) as usize;
         let params = Params {
+            pool_size: 0,
             response_period_secs: 6,
             member_response_period_secs: 6,
-            ack_timeout_ms: 3_000,
+            confirmations: 1,
         };
         let mut chain = ModelChain::new(config.clone(), registry.clone(), rng.next_u64());
         let mut nodes = Vec::new();
@@ -334,9 +338,9 @@ impl World {
     /// period and a response period; at most pool-size epochs pass before an honest executor.
     pub fn liveness_bound_ms(&self) -> u64 {
         let n = self.pool_sizes.iter().copied().max().unwrap_or(2) as u64;
-        let r = self.params.response_period_secs * 1000;
-        let m = self.params.member_response_period_secs * 1000;
-        let a = self.params.ack_timeout_ms;
+        let r = u64::from(self.params.response_period_secs) * 1000;
+        let m = u64::from(self.params.member_response_period_secs) * 1000;
+        let a = ACK_TIMEOUT_MS;
         let per_epoch = r + (n - 1) * (a + m + r) + 2 * RETRY_MS;
         CHALLENGE_AFTER_MS + RETRY_MS + n * per_epoch + 10_000
     }
@@ -377,8 +381,10 @@ impl World {
         for k in 0..self.pool_sizes.len() {
             let call = ManagerCall::CreateContract {
                 code_hash: bank_code_hash(),
-                pool_size: self.pool_sizes[k] as u8,
-                params: self.params,
+                params: Params {
+                    pool_size: self.pool_sizes[k] as u8,
+                    ..self.params
+                },
             };
             let caddr = self.users[k % (self.users.len() - 1)].id.address;
             match self.chain.submit(caddr, 0, call) {
@@ -1365,8 +1371,8 @@ impl World {
         let prefix = self.deposits_prefix.entry(cid).or_insert_with(|| vec![0]);
         while prefix.len() <= c.log.len() {
             let k = prefix.len() - 1;
-            let add = match c.log[k].call {
-                ManagerCall::Deposit { .. } => c.log[k].value_wei,
+            let add = match c.log[k].call() {
+                Ok(ManagerCall::Deposit { .. }) => c.log[k].value_wei,
                 _ => 0,
             };
             let last = prefix[k];

@@ -23,7 +23,7 @@ use pose_chain::ManagerClient;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E};
 use pose_chain::{from_b256, to_address, to_b256, ChainConfig, ChainError};
 use pose_crypto::sig::SigningKey;
-use pose_enclave::chain::{digest, Acceptance, Params, PayoutLine};
+use pose_enclave::chain::{digest, Params, PayoutLine};
 use pose_enclave::{Config, Deployment, ManagerCall, Member, Phase};
 use pose_sim::model::{ModelChain, Revert};
 use pose_types::{Address, Amount, ContractId, EncPublicKey, Epoch, Hash32, Seq};
@@ -31,8 +31,8 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 const ONE_ETH: u128 = 1_000_000_000_000_000_000;
-const RESPONSE_SECS: u64 = 1000;
-const MEMBER_SECS: u64 = 500;
+const RESPONSE_SECS: u32 = 1000;
+const MEMBER_SECS: u32 = 500;
 const POOL: u8 = 3;
 
 /// Outcome of one call on one side: `None` is success, else the revert kind's name.
@@ -148,6 +148,7 @@ impl Pair {
             deployment: dom,
             vendor: vendor.address(),
             measurement: Hash32(m),
+            ack_timeout_ms: pose_enclave::ACK_TIMEOUT_MS_DEFAULT,
             bug: None,
         };
         let mut model = ModelChain::new(config, Default::default(), seed);
@@ -330,6 +331,8 @@ impl Pair {
             model_after != before.1,
             "txHash advanced on one side only; calls:\n{ctx}"
         );
+        // The model hashes the same ABI calldata as the manager, so the values are equal.
+        assert_eq!(chain_after, model_after, "txHash differs; calls:\n{ctx}");
     }
 
     /// Checks the chain's draw against the rules, then feeds it to the model.
@@ -376,8 +379,8 @@ impl Pair {
         self.rng.fill_bytes(&mut code);
         let params = PoseManager::Params {
             poolSize: pool_size,
-            responsePeriodSecs: RESPONSE_SECS as u32,
-            memberResponsePeriodSecs: MEMBER_SECS as u32,
+            responsePeriodSecs: RESPONSE_SECS,
+            memberResponsePeriodSecs: MEMBER_SECS,
             confirmations: 1,
         };
         let sol = self.chain.create_contract(code.into(), params).await;
@@ -389,11 +392,11 @@ impl Pair {
             0,
             ManagerCall::CreateContract {
                 code_hash: Hash32(code),
-                pool_size,
                 params: Params {
+                    pool_size,
                     response_period_secs: RESPONSE_SECS,
                     member_response_period_secs: MEMBER_SECS,
-                    ack_timeout_ms: 8_000,
+                    confirmations: 1,
                 },
             },
         );
@@ -442,12 +445,8 @@ impl Pair {
             k.sign_digest(&digest::accept(&self.dom, cid, &code, &ek, &init, h))
         };
         let sol_sigs: Vec<_> = (0..pool.len()).map(|i| sign(i, &before.0)).collect();
-        let accepts: Vec<Acceptance> = (0..pool.len())
-            .map(|i| Acceptance {
-                member: pool[i],
-                tx_hash: before.1,
-                sig: sign(i, &before.1).0.to_vec(),
-            })
+        let sigs: Vec<Vec<u8>> = (0..pool.len())
+            .map(|i| sign(i, &before.1).0.to_vec())
             .collect();
         let sol = self
             .chain
@@ -458,7 +457,8 @@ impl Pair {
             cid,
             contract_key: ek,
             init_state_hash: init,
-            accepts,
+            tx_hash: before.1,
+            sigs,
         };
         self.apply("completeCreation", cid, sol, call, 0, before)
             .await
@@ -488,7 +488,7 @@ impl Pair {
             .model
             .contracts
             .get(&cid)
-            .map(|c| c.challenges.len() as u64);
+            .map(|c| c.challenges.len() as u64 + 1);
         let out = self
             .apply(
                 "challenge",
@@ -503,8 +503,8 @@ impl Pair {
             )
             .await;
         if out.is_none() {
-            // The manager numbers challenges from 1, the model from 0.
-            assert_eq!(sol_id, model_id.map(|i| i + 1), "challenge ids");
+            // Both number challenges from 1.
+            assert_eq!(sol_id, model_id, "challenge ids");
         }
         (out, model_id.unwrap_or(0))
     }
@@ -529,19 +529,18 @@ impl Pair {
         self.seq += 1;
         let (seq, st, reply) = (Seq(self.seq), Hash32([9; 32]), vec![8u8; 16]);
         let k = self.key(signer).clone();
-        let sd = digest::respond(&self.dom, cid, id + 1, epoch, &reply, seq, &st, &before.0);
+        let sd = digest::respond(&self.dom, cid, id, epoch, &reply, seq, &st, &before.0);
         let md = digest::respond(&self.dom, cid, id, epoch, &reply, seq, &st, &before.1);
         let _ = md;
         let sol = self
             .chain
-            .respond(cid, id + 1, &reply, seq, st, before.0, &k.sign_digest(&sd))
+            .respond(cid, id, &reply, seq, st, before.0, &k.sign_digest(&sd))
             .await
             .map(|_| ());
         let md = digest::respond(&self.dom, cid, id, epoch, &reply, seq, &st, &before.1);
         let call = ManagerCall::Respond {
             cid,
             challenge_id: id,
-            epoch,
             reply,
             seq,
             state_hash: st,
@@ -553,7 +552,7 @@ impl Pair {
 
     async fn timeout(&mut self, cid: ContractId, id: u64) -> Outcome {
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
-        let sol = self.chain.timeout_challenge(cid, id + 1).await.map(|_| ());
+        let sol = self.chain.timeout_challenge(cid, id).await.map(|_| ());
         let call = ManagerCall::TimeoutChallenge {
             cid,
             challenge_id: id,
@@ -576,7 +575,6 @@ impl Pair {
             .map(|_| ());
         let call = ManagerCall::ChallengeMember {
             cid,
-            epoch,
             member,
             tx_hash: before.1,
             sig: k.sign_digest(&md).0.to_vec(),
@@ -598,7 +596,6 @@ impl Pair {
             .map(|_| ());
         let call = ManagerCall::RespondMember {
             cid,
-            epoch,
             member,
             tx_hash: before.1,
             sig: k.sign_digest(&md).0.to_vec(),
@@ -664,7 +661,6 @@ impl Pair {
             .map(|_| ());
         let call = ManagerCall::Withdraw {
             cid,
-            epoch,
             recipient: to,
             amount_wei: wei,
             nonce,
@@ -696,7 +692,6 @@ impl Pair {
             .map(|_| ());
         let call = ManagerCall::Terminate {
             cid,
-            epoch,
             payouts: lines,
             tx_hash: before.1,
             sig: k.sign_digest(&md).0.to_vec(),
@@ -743,7 +738,7 @@ async fn scripted_sequence_agrees() {
     // Challenge left to time out: too early, then after the deadline.
     let (_, id) = p.challenge(cid).await;
     assert_eq!(p.timeout(cid, id).await, Some("TooEarly"));
-    p.increase_time(RESPONSE_SECS + 5).await;
+    p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
     assert_eq!(p.timeout(cid, id).await, OK);
     // A response signed for the old epoch fails, one for the new epoch passes.
     assert_eq!(p.respond(cid, id, None, 1).await, Some("Signature"));
@@ -760,7 +755,7 @@ async fn scripted_sequence_agrees() {
     assert_eq!(p.remove_member(cid, other).await, Some("NotMember"));
     assert_eq!(p.challenge_member(cid, other).await, OK);
     assert_eq!(p.remove_member(cid, other).await, Some("TooEarly"));
-    p.increase_time(MEMBER_SECS + 5).await;
+    p.increase_time(u64::from(MEMBER_SECS) + 5).await;
     assert_eq!(p.remove_member(cid, other).await, OK);
 
     // Withdrawals.
@@ -835,7 +830,7 @@ async fn random_walks_agree() {
                 }
                 6 => {
                     let secs = [RESPONSE_SECS + 5, MEMBER_SECS + 5][p.rng.next_u32() as usize % 2];
-                    p.increase_time(secs).await;
+                    p.increase_time(u64::from(secs)).await;
                 }
                 7 => {
                     if let Some(m) = pick {

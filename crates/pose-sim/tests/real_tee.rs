@@ -76,6 +76,7 @@ impl Net {
                 deployment,
                 vendor: vendor.address(),
                 measurement: tee.measurement(),
+                ack_timeout_ms: 2_000,
                 bug: None,
             };
             members.push(Member {
@@ -246,13 +247,13 @@ fn protocol_runs_on_real_crypto_through_an_executor_change() {
     net.user = user.address();
     let mut rng = ChaCha20Rng::from_seed([3; 32]);
     let params = Params {
+        pool_size: 2,
         response_period_secs: 5,
         member_response_period_secs: 5,
-        ack_timeout_ms: 2_000,
+        confirmations: 1,
     };
     let create = ManagerCall::CreateContract {
         code_hash: bank_code_hash(),
-        pool_size: 2,
         params,
     };
     net.chain
@@ -297,11 +298,11 @@ fn protocol_runs_on_real_crypto_through_an_executor_change() {
     };
     net.chain.submit(net.user, 0, call).expect("challenge");
     net.run_until(30_000, |n| {
-        let ch = n.chain.contracts[&CID].challenges[&0].clone();
+        let ch = n.chain.contracts[&CID].challenges[&1].clone();
         if ch.open && n.now_ms / 1000 > ch.deadline_secs {
             let t = ManagerCall::TimeoutChallenge {
                 cid: CID,
-                challenge_id: 0,
+                challenge_id: 1,
             };
             let u = n.user;
             let _ = n.chain.submit(u, 0, t);
@@ -311,7 +312,7 @@ fn protocol_runs_on_real_crypto_through_an_executor_change() {
     let c = &net.chain.contracts[&CID];
     assert_eq!(c.epoch.0, 1, "the executor changed once");
     assert_ne!(net.executor(), e);
-    let reply = c.challenges[&0].reply.clone().expect("answered on-chain");
+    let reply = c.challenges[&1].reply.clone().expect("answered on-chain");
     let Ok(Message::Reply(r2)) = Message::decode(&reply) else {
         panic!("the on-chain response carries a reply");
     };
@@ -362,8 +363,10 @@ fn a_wasm_contract_pays_out_through_the_manager() {
     let mut rng = ChaCha20Rng::from_seed([4; 32]);
     let create = ManagerCall::CreateContract {
         code_hash,
-        pool_size: 2,
-        params: Params::default(),
+        params: Params {
+            pool_size: 2,
+            ..Params::default()
+        },
     };
     net.chain
         .submit(net.user, 0, create)

@@ -42,11 +42,14 @@ fn creation(m: &Member) -> ChainTx {
     ChainTx {
         cid: ContractId(1),
         index: 0,
-        call: ManagerCall::CreateContract {
+        calldata: ManagerCall::CreateContract {
             code_hash: bank_code_hash(),
-            pool_size: 1,
-            params: Params::default(),
-        },
+            params: Params {
+                pool_size: 1,
+                ..Params::default()
+            },
+        }
+        .encode(),
         sender: Address([7; 20]),
         value_wei: 0,
         block_number: 1,
@@ -78,7 +81,7 @@ fn stale_sealed_state_is_refused_and_latest_restores() {
     let old = blob(&e.handle(10, Event::Chain(creation(&m).encode())).unwrap());
     let dep = ChainTx {
         index: 1,
-        call: ManagerCall::Deposit { cid: ContractId(1) },
+        calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
         effect: Effect::None,
         ..creation(&m)
     };
@@ -132,7 +135,7 @@ fn replayed_chain_transactions_and_garbage_change_nothing() {
     ));
     let gap = ChainTx {
         index: 5,
-        call: ManagerCall::Deposit { cid: ContractId(1) },
+        calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
         effect: Effect::None,
         ..creation(&m)
     };
