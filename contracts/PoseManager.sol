@@ -146,8 +146,10 @@ contract PoseManager {
     event VendorChanged(address indexed vendor);
     event MeasurementAllowed(bytes32 indexed measurement);
     event MeasurementRevoked(bytes32 indexed measurement);
+    /// @notice `vendorSig` is the attestation itself: pool members check each other's before
+    /// they trust a key, and they learn it from this event.
     event EnclaveRegistered(
-        address indexed enclave, address indexed operator, bytes32 measurement, bytes32 encPubKey
+        address indexed enclave, address indexed operator, bytes32 measurement, bytes32 encPubKey, bytes vendorSig
     );
     event EnclaveDeregistered(address indexed enclave, address indexed operator);
     /// @notice Emitted by every transaction that concerns `cid`, with everything an enclave
@@ -277,7 +279,7 @@ contract PoseManager {
             listIndex: uint32(activeEnclaves.length)
         });
         activeEnclaves.push(enclave);
-        emit EnclaveRegistered(enclave, msg.sender, measurement, encPubKey);
+        emit EnclaveRegistered(enclave, msg.sender, measurement, encPubKey, vendorSig);
     }
 
     /// @notice The operator takes its enclave out of future draws. Pools it is in replace it

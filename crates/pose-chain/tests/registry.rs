@@ -244,6 +244,8 @@ async fn registration_accepts_a_vendor_attestation() {
         (ev.enclave, ev.operator, ev.measurement, ev.encPubKey),
         (key.address(), operator.sender(), env.measurement, enc)
     );
+    // The attestation itself is in the event, so pool members can check each other's.
+    assert_eq!(ev.vendorSig, sig);
     assert_eq!(
         operator
             .read(&PoseManager::activeEnclaveCountCall {})

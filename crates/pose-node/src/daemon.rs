@@ -4,8 +4,11 @@
 //!
 //! Tasks and what they send into the main loop ([`HostEvent`]):
 //! - the API server: messages (`Inbound`);
-//! - the chain follower: the manager's confirmed events (today logged and counted; handing
-//!   them to the enclave waits on the enclave's ABI calldata, see ARCHITECTURE.md);
+//! - the chain follower: the manager's confirmed events, turned into the enclave's chain
+//!   transactions by [`ChainFeed`] (`Chain`). It reads from the configured start block (the
+//!   manager's deployment) at every start: the feed needs every registration to know pool
+//!   members' attestations, and the enclave refuses what it already consumed (`ChainReplay`),
+//!   so reading again is harmless;
 //! - the timer: `Tick` every [`pose_enclave::TICK_MS`];
 //! - peer discovery: `Peer` for every configured peer node whose enclave address it learnt;
 //! - signals: `Shutdown`.
@@ -25,6 +28,8 @@ use pose_chain::{
 };
 use pose_client::transport::Transport;
 use pose_enclave::Deployment;
+
+use crate::chain_feed::ChainFeed;
 use pose_tee::Tee;
 use pose_types::Address;
 use tokio::sync::{mpsc, watch};
@@ -288,8 +293,9 @@ pub async fn run_until(
         let poll = Duration::from_millis(config.chain_poll_ms);
         let start = config.start_block;
         let base = set_status(true, 0);
+        let events = events_tx.clone();
         tasks.push(tokio::spawn(async move {
-            follow_chain(client, store, start, poll, metrics, move |block| {
+            follow_chain(client, store, start, poll, metrics, events, move |block| {
                 let mut doc = base.clone();
                 doc["chain_block"] = serde_json::json!(block);
                 *status.write().unwrap_or_else(|p| p.into_inner()) = doc;
@@ -387,25 +393,37 @@ async fn submit_loop(client: ManagerClient, mut calldata: mpsc::Receiver<Vec<u8>
     }
 }
 
-/// Follows the manager's confirmed events from the stored cursor on.
+/// Follows the manager's confirmed events from `start_block` on and hands the enclave every
+/// chain transaction they hold, in order.
 async fn follow_chain(
     client: ManagerClient,
     store: Arc<NodeStore>,
     start_block: u64,
     poll: Duration,
     metrics: Arc<Metrics>,
+    events: mpsc::Sender<HostEvent>,
     on_block: impl Fn(u64),
 ) {
-    let start = match store.cursor("manager") {
-        Ok(Some(next)) => next,
-        _ => start_block,
-    };
-    let mut follower = EventFollower::from_block(start);
+    let mut follower = EventFollower::from_block(start_block);
+    let mut feed = ChainFeed::new();
     loop {
         match follower.poll(&client).await {
-            Ok(events) => {
-                for e in &events {
-                    tracing::info!(block = e.block_number, event = ?event_name(&e.event), "manager event");
+            Ok(batch) => {
+                for e in &batch {
+                    tracing::debug!(block = e.block_number, event = ?event_name(&e.event), "manager event");
+                }
+                match feed.ingest(&batch) {
+                    Ok(txs) => {
+                        for tx in txs {
+                            metrics.chain_events.inc();
+                            if events.send(HostEvent::Chain(tx.encode())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot hand chain events to the enclave")
+                    }
                 }
                 let next = follower.next_block();
                 if let Err(e) = store.set_cursor("manager", next) {

@@ -6,6 +6,7 @@
 //! contract state and never decides a protocol step.
 
 pub mod api;
+pub mod chain_feed;
 pub mod config;
 pub mod daemon;
 pub mod enclave_core;

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub user_messages_queued: Counter,
     /// Chain transactions submitted for the enclave.
     pub chain_submissions: Counter,
+    /// Confirmed chain transactions handed to the enclave.
+    pub chain_events: Counter,
     /// Current epoch per contract.
     pub epoch: Family<ContractLabels, Gauge>,
     /// Latest sequence number per contract.
@@ -77,6 +79,12 @@ impl Default for Metrics {
             "Chain transactions submitted",
             chain_submissions.clone(),
         );
+        let chain_events = Counter::default();
+        registry.register(
+            "chain_events",
+            "Confirmed chain transactions handed to the enclave",
+            chain_events.clone(),
+        );
         let epoch = Family::<ContractLabels, Gauge>::default();
         registry.register("epoch", "Current epoch per contract", epoch.clone());
         let seq = Family::<ContractLabels, Gauge>::default();
@@ -94,6 +102,7 @@ impl Default for Metrics {
             peer_messages_sent,
             user_messages_queued,
             chain_submissions,
+            chain_events,
             epoch,
             seq,
             chain_lag_blocks,
