@@ -208,7 +208,9 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
     println!("devnet directory {}", dir.display());
 
     let accounts = (usize::from(n) + 2).max(10).to_string();
-    let anvil = pose_chain::anvil::spawn_anvil(&["--accounts", &accounts])
+    // A block every second, as on a real chain: chain time (which the manager's deadlines
+    // use) moves on even when nobody sends a transaction.
+    let anvil = pose_chain::anvil::spawn_anvil(&["--accounts", &accounts, "--block-time", "1"])
         .context("starting anvil (run scripts/setup, or set $ANVIL)")?;
     let rpc_url = anvil.endpoint();
     println!("chain: anvil at {rpc_url} (chain id {})", anvil.chain_id());

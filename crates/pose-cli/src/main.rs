@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod contract;
 mod demo;
 mod devnet;
 mod node;
@@ -34,6 +35,8 @@ enum Command {
     /// Run the deterministic simulator: pools with adversarial operators, every invariant
     /// checked after every step; a failing seed prints the command that replays it.
     Sim(pose_sim::cli::SimArgs),
+    #[command(flatten)]
+    Contract(contract::ContractCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::Devnet(args) => devnet::run(args),
         Command::Status(args) => status::run(args),
         Command::Sim(args) => std::process::exit(pose_sim::cli::run(&args, "pose sim")),
+        Command::Contract(cmd) => contract::run(cmd),
     }
 }

@@ -4,5 +4,11 @@
 //! [`transport`] speaks the operator node's HTTP API; the node also uses it to reach its peers,
 //! so the API has one client implementation.
 
+pub mod contract;
 pub mod risk;
 pub mod transport;
+
+/// The off-chain messages (requests, receipts, deployments).
+pub(crate) use pose_enclave::wire;
+
+pub use contract::{Answer, ClientError, ClientOptions, PoseClient, Progress};

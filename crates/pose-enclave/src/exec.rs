@@ -518,6 +518,10 @@ impl<P: Platform> Enclave<P> {
             if rep.secrets.is_some() {
                 return Ok(());
             }
+            let creator = rep.view.log.first().ok_or(Rejection::WrongPhase)?.sender;
+            if !e.platform.verify(&creator, &dep.digest(), &dep.sig) {
+                return Err(Rejection::BadSignature(creator));
+            }
             let code_hash = e
                 .engine
                 .load(&dep.code)
@@ -547,7 +551,13 @@ impl<P: Platform> Enclave<P> {
                 fuel_limit: CALL_FUEL_MAX,
             };
             e.engine
-                .execute(&code_hash, Entry::Init, &mut st.contract, &env, &[])
+                .execute(
+                    &code_hash,
+                    Entry::Init,
+                    &mut st.contract,
+                    &env,
+                    &dep.init_input,
+                )
                 .map_err(|_| Rejection::CodeMismatch)?;
             rep.secrets = Some(Secrets {
                 state_key,

@@ -218,13 +218,30 @@ impl Ack {
     }
 }
 
-/// A user hands the contract code to the executor of epoch 0 after `createContract`.
+/// The creator hands the contract code and the input of its `init` to the executor of epoch 0
+/// after `createContract`. The chain binds the code (its hash); the creator's signature binds
+/// the init input, so a host cannot initialise the contract with other values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deploy {
     /// The contract.
     pub cid: ContractId,
     /// The contract's code.
     pub code: Vec<u8>,
+    /// The input of the contract's `init`.
+    pub init_input: Vec<u8>,
+    /// The creator's (the `createContract` sender's) signature over [`Deploy::digest`].
+    pub sig: Vec<u8>,
+}
+
+impl Deploy {
+    /// The digest the creator signs: the contract, the code's sha256 and the init input.
+    pub fn digest(&self) -> Hash32 {
+        let mut w = Writer::new();
+        w.cid(self.cid)
+            .hash(&sha256(&[&self.code]))
+            .bytes(&self.init_input);
+        sha256(&[b"pose.deploy.v1", &w.finish()])
+    }
 }
 
 /// Every off-chain message.
@@ -290,6 +307,7 @@ impl Message {
             }
             Message::Deploy(m) => {
                 w.u8(5).cid(m.cid).bytes(&m.code);
+                w.bytes(&m.init_input).bytes(&m.sig);
             }
         }
         w.finish()
@@ -371,6 +389,8 @@ impl Message {
             5 => Message::Deploy(Deploy {
                 cid: r.cid()?,
                 code: r.bytes()?,
+                init_input: r.bytes_max(INPUT_BYTES_MAX)?,
+                sig: r.bytes_max(128)?,
             }),
             t => return Err(DecodeError::UnknownTag(t, "message")),
         };

@@ -75,11 +75,14 @@ impl Solo {
         let ua = s.user.address;
         s.chain.submit(ua, 0, create).expect("creation");
         s.pump();
-        let deploy = Message::Deploy(Deploy {
+        let mut deploy = Deploy {
             cid: ContractId(1),
             code: BANK_CODE.to_vec(),
-        })
-        .encode();
+            init_input: Vec::new(),
+            sig: Vec::new(),
+        };
+        deploy.sig = s.user.sign(&deploy.digest());
+        let deploy = Message::Deploy(deploy).encode();
         s.feed_event(Event::Message(deploy));
         s.pump();
         s.chain

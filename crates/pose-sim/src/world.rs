@@ -573,11 +573,19 @@ impl World {
             }
             if c.phase == Phase::Creation && self.now_ms.is_multiple_of(1_000) {
                 let Some(ex) = c.executor() else { continue };
-                let m = Message::Deploy(Deploy {
+                // The creator (the createContract sender) signs the deployment.
+                let creator = c.log.first().map(|t| t.sender);
+                let Some(user) = self.users.iter().find(|u| Some(u.id.address) == creator) else {
+                    continue;
+                };
+                let mut d = Deploy {
                     cid,
                     code: BANK_CODE.to_vec(),
-                });
-                self.send_packet(ex, m.encode(), false, false);
+                    init_input: Vec::new(),
+                    sig: Vec::new(),
+                };
+                d.sig = user.id.sign(&d.digest());
+                self.send_packet(ex, Message::Deploy(d).encode(), false, false);
             }
         }
     }

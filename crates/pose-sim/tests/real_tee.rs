@@ -195,6 +195,18 @@ impl Net {
     }
 }
 
+/// The creator's signed deployment of `code` (empty init input).
+fn signed_deploy(creator: &SigningKey, code: Vec<u8>) -> Vec<u8> {
+    let mut d = Deploy {
+        cid: CID,
+        code,
+        init_input: Vec::new(),
+        sig: Vec::new(),
+    };
+    d.sig = creator.sign_digest(&d.digest()).0.to_vec();
+    Message::Deploy(d).encode()
+}
+
 fn request(net: &Net, user: &SigningKey, nonce: u64, rng: &mut ChaCha20Rng) -> (Request, [u8; 32]) {
     let mut input = vec![b'A'];
     input.extend_from_slice(&nonce.to_be_bytes());
@@ -261,11 +273,7 @@ fn protocol_runs_on_real_crypto_through_an_executor_change() {
         .expect("createContract");
     net.step();
     let ex = net.chain.contracts[&CID].executor().expect("executor");
-    let deploy = Message::Deploy(Deploy {
-        cid: CID,
-        code: BANK_CODE.to_vec(),
-    })
-    .encode();
+    let deploy = signed_deploy(&user, BANK_CODE.to_vec());
     net.queue.push_back((ex, deploy));
     net.run_until(20_000, |n| {
         n.chain.contracts[&CID].phase == Phase::Executing
@@ -373,8 +381,7 @@ fn a_wasm_contract_pays_out_through_the_manager() {
         .expect("createContract");
     net.step();
     let ex = net.chain.contracts[&CID].executor().expect("executor");
-    net.queue
-        .push_back((ex, Message::Deploy(Deploy { cid: CID, code }).encode()));
+    net.queue.push_back((ex, signed_deploy(&user, code)));
     net.run_until(20_000, |n| {
         n.chain.contracts[&CID].phase == Phase::Executing
     });

@@ -163,3 +163,50 @@ fn a_forged_attestation_in_a_pool_is_refused() {
     ));
     assert!(e.view(ContractId(1)).is_none());
 }
+
+/// Only the creator (the `createContract` sender) can hand over the code and its init input:
+/// a deployment signed by anyone else is refused and changes nothing; the creator's is taken.
+#[test]
+fn a_deployment_not_signed_by_the_creator_is_refused() {
+    use pose_enclave::wire::{Deploy, Message};
+    use pose_sim::bank::BANK_CODE;
+    let (config, reg, hw, m) = setup();
+    let mut rng = Rng::new(11);
+    let creator = Identity::new(&reg, &mut rng);
+    let stranger = Identity::new(&reg, &mut rng);
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    let create = ChainTx {
+        sender: creator.address,
+        ..creation(&m)
+    };
+    e.handle(10, Event::Chain(create.encode())).unwrap();
+    let deploy_by = |who: &Identity, init: &[u8]| {
+        let mut d = Deploy {
+            cid: ContractId(1),
+            code: BANK_CODE.to_vec(),
+            init_input: init.to_vec(),
+            sig: Vec::new(),
+        };
+        d.sig = who.sign(&d.digest());
+        d
+    };
+    let forged = deploy_by(&stranger, b"");
+    assert_eq!(
+        e.handle(20, Event::Message(Message::Deploy(forged).encode())),
+        Err(Rejection::BadSignature(creator.address))
+    );
+    assert!(e.head(ContractId(1)).is_none(), "nothing was initialised");
+    // The creator's signature does not cover another init input.
+    let mut altered = deploy_by(&creator, b"");
+    altered.init_input = b"x".to_vec();
+    assert!(e
+        .handle(30, Event::Message(Message::Deploy(altered).encode()))
+        .is_err());
+    let genuine = deploy_by(&creator, b"");
+    e.handle(40, Event::Message(Message::Deploy(genuine).encode()))
+        .unwrap();
+    assert!(
+        e.head(ContractId(1)).is_some(),
+        "the creator's deployment is taken"
+    );
+}
