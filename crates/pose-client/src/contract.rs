@@ -435,16 +435,18 @@ impl PoseClient {
         let start = tokio::time::Instant::now();
         let mut challenge: Option<u64> = None;
         let mut last_epoch = self.chain.contract(cid).await?.epoch;
+        let mut reported: Option<Address> = None;
         loop {
             let executor = from_address(self.chain.executor_of(cid).await?);
             let url = self.url_of(executor)?.to_owned();
             // Sending again is safe: the executor answers a known (user, nonce) from its record.
-            if self
+            let sent = self
                 .transport
                 .post_message(&url, bytes.clone())
                 .await
-                .is_ok()
-            {
+                .is_ok();
+            if sent && reported != Some(executor) {
+                reported = Some(executor);
                 self.report(Progress::Sent {
                     executor,
                     url: url.clone(),
