@@ -152,6 +152,8 @@ contract PoseManager {
         address indexed enclave, address indexed operator, bytes32 measurement, bytes32 encPubKey, bytes vendorSig
     );
     event EnclaveDeregistered(address indexed enclave, address indexed operator);
+    /// @notice `enclave` failed a member challenge of `cid` and is drawn into no pool again.
+    event EnclaveSuspended(address indexed enclave, uint64 indexed cid);
     /// @notice Emitted by every transaction that concerns `cid`, with everything an enclave
     /// needs to recompute `txHash` (docs/protocol.md section 3).
     event TxHashExtended(
@@ -288,12 +290,7 @@ contract PoseManager {
         Enclave storage e = enclaves[enclave];
         if (!e.active) revert EnclaveNotActive(enclave);
         if (e.operator != msg.sender) revert NotOperator(msg.sender, e.operator);
-        uint256 idx = e.listIndex;
-        address last = activeEnclaves[activeEnclaves.length - 1];
-        activeEnclaves[idx] = last;
-        enclaves[last].listIndex = uint32(idx);
-        activeEnclaves.pop();
-        e.active = false;
+        _deactivate(enclave);
         emit EnclaveDeregistered(enclave, msg.sender);
     }
 
@@ -499,7 +496,8 @@ contract PoseManager {
         address[] storage pool = pools[cid];
         if (member == pool[inst.executorIndex]) revert IsExecutor(cid, member);
         uint64 deadline = memberDeadlines[cid][member];
-        if (enclaves[member].active) {
+        bool failed = enclaves[member].active;
+        if (failed) {
             if (deadline == 0) revert MemberNotChallenged(cid, member);
             if (block.timestamp <= deadline) revert TooEarly(deadline);
         }
@@ -520,6 +518,14 @@ contract PoseManager {
             if (idx < inst.executorIndex) inst.executorIndex -= 1;
         }
         emit MemberRemoved(cid, member, replacement, idx);
+        if (failed) {
+            // It did not answer a member challenge: no pool draws it again (its operator
+            // registers a new enclave). Otherwise every pool it is drawn into must challenge
+            // and remove it once more, and a contract whose executor keeps drawing dead
+            // members runs out of response periods.
+            _deactivate(member);
+            emit EnclaveSuspended(member, cid);
+        }
     }
 
     // ------------------------------------------------------------------ coins out
@@ -770,6 +776,17 @@ contract PoseManager {
         inst.txHash = h;
         knownTxHashes[cid][h] = true;
         emit TxHashExtended(cid, h, msg.sender, msg.value, msg.data);
+    }
+
+    /// Takes `enclave` out of the active list (swap with the last entry, pop).
+    function _deactivate(address enclave) private {
+        Enclave storage e = enclaves[enclave];
+        uint256 idx = e.listIndex;
+        address last = activeEnclaves[activeEnclaves.length - 1];
+        activeEnclaves[idx] = last;
+        enclaves[last].listIndex = uint32(idx);
+        activeEnclaves.pop();
+        e.active = false;
     }
 
     /// Draws an active enclave not in the pool of `cid`, or address(0) if there is none.

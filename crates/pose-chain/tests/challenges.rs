@@ -479,9 +479,34 @@ async fn a_silent_member_is_replaced_by_a_registered_enclave_not_in_the_pool() {
         refusal(send(&someone, &x.remove(exec.address())).await),
         E::IsExecutor(_)
     ));
+    let active_before = env
+        .owner
+        .read(&PoseManager::activeEnclaveCountCall {})
+        .await
+        .unwrap();
     let r = send(&someone, &x.remove(silent.address())).await.unwrap();
     let ev = find_event::<PoseManager::MemberRemoved>(&r).unwrap();
     assert_eq!((ev.member, ev.index), (silent.address(), U256::from(2)));
+    // The member failed its challenge: it is suspended, so no pool draws it again.
+    let suspended = find_event::<PoseManager::EnclaveSuspended>(&r).unwrap();
+    assert_eq!(
+        (suspended.enclave, suspended.cid),
+        (silent.address(), cid.0)
+    );
+    assert!(
+        !env.owner
+            .read(&PoseManager::enclavesCall(silent.address()))
+            .await
+            .unwrap()
+            .active
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeEnclaveCountCall {})
+            .await
+            .unwrap(),
+        active_before - U256::from(1)
+    );
     let new_pool = env.owner.pool(cid).await.unwrap();
     let old: BTreeSet<Address> = pool.iter().map(|k| k.address()).collect();
     assert_eq!(new_pool.len(), 4);
