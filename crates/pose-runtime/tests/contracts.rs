@@ -73,6 +73,38 @@ fn fl_aggregates_the_weighted_average() {
 }
 
 #[test]
+fn fl_rewards_participants_and_pays_out() {
+    let mut h = Harness::new(FEDERATED_LEARNING);
+    let coordinator = user(1);
+    let (p, q) = (user(2), user(3));
+    h.init(coordinator, &4u32.to_le_bytes()).unwrap();
+    let amount = |op: u8, v: u128| [&[op][..], &v.to_le_bytes()].concat();
+    // Nobody to reward before a submission; only the coordinator rewards.
+    h.deposit(coordinator, 1_001);
+    assert_aborted(h.call(coordinator, &amount(6, 10)), "nobody submitted");
+    h.call(p, &submit(1.0, &[1.0; 4])).unwrap();
+    h.call(q, &submit(1.0, &[2.0; 4])).unwrap();
+    assert_aborted(h.call(p, &amount(6, 10)), "only the coordinator");
+    let out = h.call(coordinator, &amount(6, 1_001)).unwrap();
+    assert_eq!(out.output, 500u128.to_le_bytes());
+    assert_eq!(
+        (h.balance(p), h.balance(q), h.balance(coordinator)),
+        (500, 500, 1)
+    );
+    // A participant withdraws part of its reward: a payout to its own address.
+    let w = h.call(p, &amount(7, 200)).unwrap();
+    assert_eq!(
+        w.payouts,
+        vec![Payout {
+            to: p,
+            amount_wei: 200
+        }]
+    );
+    assert_eq!(h.balance(p), 300);
+    assert_aborted(h.call(q, &amount(7, 501)), "holds less");
+}
+
+#[test]
 fn fl_refuses_bad_submissions_and_keeps_rounds_apart() {
     let mut h = Harness::new(FEDERATED_LEARNING);
     let coordinator = user(1);

@@ -9,6 +9,11 @@
 //! - `2`: aggregate the submitted updates into the global model; returns the new round number.
 //! - `3`: (coordinator) drop all submissions and start a new round.
 //! - `4`: read the global model: `round:u64 model:[f32; params]`.
+//! - `6 amount:u128`: (coordinator) reward this round's participants: `amount` wei of the
+//!   coordinator's internal balance (coins it deposited through the manager contract) is split
+//!   equally among them (the remainder of the division stays with the coordinator).
+//! - `7 amount:u128`: withdraw `amount` of the caller's internal balance to the caller's
+//!   address (a payout the executor signs on-chain).
 //!
 //! Input of `query`: `4` as above, or `5` for `params:u32 participants:u32 round:u64`.
 //!
@@ -195,6 +200,27 @@ fn new_round() -> Result<Vec<u8>, Error> {
     Ok(Vec::new())
 }
 
+fn reward(amount: u128) -> Result<Vec<u8>, Error> {
+    let coordinator = env::caller();
+    ensure!(
+        COORDINATOR.get() == Some(coordinator),
+        "only the coordinator rewards participants"
+    );
+    let who = participants();
+    ensure!(!who.is_empty(), "nobody submitted an update this round");
+    let share = amount / who.len() as u128;
+    for p in &who {
+        env::transfer(&coordinator, p, share)?;
+    }
+    Ok(share.to_le_bytes().to_vec())
+}
+
+fn withdraw(amount: u128) -> Result<Vec<u8>, Error> {
+    let me = env::caller();
+    env::payout(&me, &me, amount)?;
+    Ok(Vec::new())
+}
+
 fn read_global() -> Result<Vec<u8>, Error> {
     let mut out = Writer::new();
     out.put(&ROUND.get_or(0));
@@ -225,6 +251,16 @@ fn call(input: &[u8]) -> Result<Vec<u8>, Error> {
         4 => {
             r.finish()?;
             read_global()
+        }
+        6 => {
+            let amount: u128 = r.read()?;
+            r.finish()?;
+            reward(amount)
+        }
+        7 => {
+            let amount: u128 = r.read()?;
+            r.finish()?;
+            withdraw(amount)
         }
         op => fail!("unknown operation {op}"),
     }
