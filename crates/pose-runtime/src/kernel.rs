@@ -163,8 +163,9 @@ mod tests {
 
     #[test]
     fn rounds_the_product_before_adding() {
-        // With an FMA, 1 + x*x - (1 + x*x rounded) keeps bits that separate rounding drops.
-        let x = 1.0 + f32::EPSILON;
+        // x*x = 1 + 2^-11 + 2^-24 rounds to 1 + 2^-11 in f32; a fused -1 + x*x would keep
+        // the 2^-24.
+        let x = 1.0 + 2f32.powi(-12);
         let mut acc = bytes(&[-1.0]);
         sum(&mut acc, &[(&bytes(&[x]), x)], 1.0);
         let product = x * x;
