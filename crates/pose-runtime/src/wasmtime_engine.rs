@@ -46,17 +46,24 @@ const POOL_SLOTS: u32 = 1;
 /// above it is returned to the kernel as before.
 const KEEP_RESIDENT_BYTES: usize = 16 << 20;
 
-/// Wasmtime's pooling instance allocator, sized for one instance at a time within `limits`.
-/// Slots are reused across calls, but every call still starts from the module's initial
-/// memory image: pooling changes where memory lives, not what a contract can observe.
+/// Table elements a pool slot has room for. Above it a module is refused at load
+/// (`InvalidModule`); up to it, [`EngineLimits::table_elements_max`] is enforced by the
+/// resource limiter as without a pool (`ResourceLimit`). Elements are pointer-sized, so this
+/// reserves 8 MiB of address space, touched only as far as a table is used.
+const POOL_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Wasmtime's pooling instance allocator with one slot. Memories keep the pool's default
+/// maximum (4 GiB, all a 32-bit memory can address), so [`EngineLimits::memory_bytes_max`] is
+/// still enforced by the resource limiter, with the same error as without a pool. Slots are
+/// reused across calls, but every call still starts from the module's initial memory image:
+/// pooling changes where memory lives, not what a contract can observe.
 fn pool(limits: &EngineLimits) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(POOL_SLOTS)
         .total_memories(POOL_SLOTS)
         .total_tables(POOL_SLOTS)
         .max_unused_warm_slots(POOL_SLOTS)
-        .max_memory_size(limits.memory_bytes_max)
-        .table_elements(limits.table_elements_max)
+        .table_elements(POOL_TABLE_ELEMENTS.max(limits.table_elements_max))
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .pagemap_scan(Enabled::Auto);
     pool
