@@ -25,6 +25,14 @@ mod ffi {
         ) -> i64;
         pub fn storage_write(key_ptr: *const u8, key_len: u32, val_ptr: *const u8, val_len: u32);
         pub fn storage_remove(key_ptr: *const u8, key_len: u32) -> u32;
+        pub fn storage_weighted_sum_f32(
+            terms_ptr: *const u8,
+            terms_len: u32,
+            offset: u32,
+            scale: f32,
+            acc_ptr: *mut f32,
+            acc_len: u32,
+        ) -> i64;
         pub fn caller(out_ptr: *mut u8);
         pub fn balance_of(addr_ptr: *const u8, out_ptr: *mut u8);
         pub fn transfer(from_ptr: *const u8, to_ptr: *const u8, amount_ptr: *const u8) -> i32;
@@ -104,6 +112,61 @@ pub fn storage_set(key: &[u8], value: &[u8]) {
 pub fn storage_remove(key: &[u8]) -> bool {
     // SAFETY: the host reads `key.len()` bytes from a live slice.
     unsafe { ffi::storage_remove(key.as_ptr(), key.len() as u32) != 0 }
+}
+
+/// One term of [`storage_weighted_sum_f32`]: the `f32` vector stored under `key`, times
+/// `weight`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightedKey<'a> {
+    /// Storage key of the vector (little-endian `f32`s).
+    pub key: &'a [u8],
+    /// Factor its elements are multiplied by.
+    pub weight: f32,
+}
+
+/// A weighted sum of `f32` vectors kept in storage, computed by the runtime without copying
+/// them into the contract. Reading each term's value from byte `offset` on as little-endian
+/// `f32`s `v_t[0], v_t[1], ...`, sets, for every `j` below `acc.len()` and below the length of
+/// the shortest value:
+///
+/// `acc[j] = (((acc[j] + w_0 * v_0[j]) + w_1 * v_1[j]) + ... + w_{k-1} * v_{k-1}[j]) * scale`
+///
+/// and returns how many elements were set (fewer than `acc.len()` if a value ends first), or
+/// `None`, with `acc` unchanged, if a key has no value. Pass `scale = 1.0` for a plain sum.
+///
+/// The result is bit for bit what this loop gives in WebAssembly on every machine: terms are
+/// added in the order given, each product is rounded to `f32` before its addition (no fused
+/// multiply-add), and a NaN result is the canonical NaN. The runtime runs the loop natively
+/// and charges fuel per element and term (`pose_runtime::limits::fuel::F32_TERM_ELEMENT`,
+/// `F32_SCALE_ELEMENT`), so it is the fast way to combine large vectors held in storage (the
+/// federated-learning example averages model updates with it).
+pub fn storage_weighted_sum_f32(
+    terms: &[WeightedKey<'_>],
+    offset: usize,
+    scale: f32,
+    acc: &mut [f32],
+) -> Option<usize> {
+    let mut records = Vec::with_capacity(terms.len() * 12);
+    for t in terms {
+        records.extend_from_slice(&(t.key.as_ptr() as u32).to_le_bytes());
+        records.extend_from_slice(&(t.key.len() as u32).to_le_bytes());
+        records.extend_from_slice(&t.weight.to_le_bytes());
+    }
+    let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+    // SAFETY: the host reads `terms.len()` 12-byte records from a live buffer and, through
+    // them, each key from a live slice of the stated length (pointers are 32-bit on wasm32);
+    // it reads and writes at most `acc.len()` `f32`s of a live mutable slice.
+    let n = unsafe {
+        ffi::storage_weighted_sum_f32(
+            records.as_ptr(),
+            terms.len() as u32,
+            offset,
+            scale,
+            acc.as_mut_ptr(),
+            acc.len() as u32,
+        )
+    };
+    usize::try_from(n).ok()
 }
 
 /// The user who sent this request (the creator, during `init`).

@@ -1,6 +1,8 @@
 //! Federated-learning aggregation: the `federated-learning` contract's `aggregate` call inside
-//! Wasm (Wasmtime, fuel metered) against the same kernel (`fl-core`) compiled natively, and the
-//! memory-bandwidth floor (bytes of updates read / copy bandwidth measured here).
+//! Wasm (Wasmtime, fuel metered; its weighted sum runs in the runtime's metered precompile
+//! `storage_weighted_sum_f32`) against the aggregation kernel (`fl-core`) compiled natively,
+//! and the memory-bandwidth floor (bytes of updates read / copy bandwidth measured here). Both
+//! sides are defined as the same operations in the same order; the bench asserts equal bits.
 //!
 //! Run: `cargo bench -p pose-runtime --bench fl_aggregate`. Results are in BENCHMARKS.md.
 //! Set `FL_BENCH_QUICK=1` to run only n=10 (both model sizes), and `FL_BENCH_WASM=<file>` to

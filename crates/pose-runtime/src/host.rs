@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use pose_types::Address;
 use wasmtime::{Caller, Extern, Linker, Memory};
 
+use crate::kernel;
 use crate::limits::{fuel, EngineLimits};
 use crate::{CallEnv, ContractState, Payout, RuntimeError};
 
@@ -24,6 +25,7 @@ pub const HOST_FUNCTIONS: &[&str] = &[
     "storage_read",
     "storage_write",
     "storage_remove",
+    "storage_weighted_sum_f32",
     "caller",
     "balance_of",
     "transfer",
@@ -211,16 +213,17 @@ fn memory(caller: &mut Ctx<'_>) -> HostResult<Memory> {
     }
 }
 
+/// The bytes `ptr .. ptr + len` of linear memory, or a trap if they do not all lie inside it.
 fn range(
     caller: &mut Ctx<'_>,
     ptr: u32,
-    len: u32,
+    len: usize,
     what: &str,
 ) -> HostResult<std::ops::Range<usize>> {
     let mem = memory(caller)?;
     let size = mem.data_size(&*caller);
     let start = ptr as usize;
-    match start.checked_add(len as usize) {
+    match start.checked_add(len) {
         Some(end) if end <= size => Ok(start..end),
         _ => fail(
             caller,
@@ -233,13 +236,13 @@ fn range(
 
 /// Copies `len` bytes at `ptr` out of the contract's memory.
 fn read_bytes(caller: &mut Ctx<'_>, ptr: u32, len: u32, what: &str) -> HostResult<Vec<u8>> {
-    let r = range(caller, ptr, len, what)?;
+    let r = range(caller, ptr, len as usize, what)?;
     let mem = memory(caller)?;
     Ok(mem.data(&*caller)[r].to_vec())
 }
 
 fn read_array<const N: usize>(caller: &mut Ctx<'_>, ptr: u32, what: &str) -> HostResult<[u8; N]> {
-    let r = range(caller, ptr, N as u32, what)?;
+    let r = range(caller, ptr, N, what)?;
     let mem = memory(caller)?;
     let mut out = [0u8; N];
     out.copy_from_slice(&mem.data(&*caller)[r]);
@@ -248,7 +251,7 @@ fn read_array<const N: usize>(caller: &mut Ctx<'_>, ptr: u32, what: &str) -> Hos
 
 /// Copies `bytes` into the contract's memory at `ptr`.
 fn write_bytes(caller: &mut Ctx<'_>, ptr: u32, bytes: &[u8], what: &str) -> HostResult<()> {
-    let r = range(caller, ptr, bytes.len() as u32, what)?;
+    let r = range(caller, ptr, bytes.len(), what)?;
     let mem = memory(caller)?;
     mem.data_mut(&mut *caller)[r].copy_from_slice(bytes);
     Ok(())
@@ -271,6 +274,82 @@ fn read_amount(caller: &mut Ctx<'_>, ptr: u32) -> HostResult<u128> {
     )?))
 }
 
+/// Bytes of one term record of `storage_weighted_sum_f32`: `key_ptr: u32`, `key_len: u32`,
+/// `weight: f32`, little-endian.
+const TERM_RECORD_BYTES: usize = 12;
+
+/// `storage_weighted_sum_f32(terms_ptr, terms_len, offset, scale, acc_ptr, acc_len) -> i64`:
+/// for the `acc_len` little-endian `f32`s `acc` at `acc_ptr` and the `terms_len` terms at
+/// `terms_ptr` (records of [`TERM_RECORD_BYTES`]: a storage key and a weight `w_t`), reads
+/// each key's value from byte `offset` on as little-endian `f32`s `v_t` and sets
+/// `acc[j] = (((acc[j] + w_0 * v_0[j]) + w_1 * v_1[j]) + ...) * scale`
+/// ([`kernel::weighted_sum_f32_le`] defines the arithmetic) for every `j` below the shortest
+/// value (or `acc_len`), without copying any value into linear memory. Returns the number of
+/// elements set, or -1 (and `acc` untouched) if a key has no value.
+///
+/// Metering, all charged before the work it pays for: [`copy_cost`] of the term records, then
+/// of each key as it is read (so a long list of terms is paid for before it is looked at);
+/// then, once the number of elements `n` is known, `n * (terms * F32_TERM_ELEMENT +
+/// F32_SCALE_ELEMENT)` (see [`fuel`]) before any element is written. Traps: the records, a
+/// key or the whole accumulator (`4 * acc_len` bytes, whatever the storage holds) outside
+/// linear memory; a key longer than the limit. A failing call leaves `acc` untouched.
+fn storage_weighted_sum_f32(
+    mut c: Ctx<'_>,
+    terms_ptr: u32,
+    terms_len: u32,
+    offset: u32,
+    scale: f32,
+    acc_ptr: u32,
+    acc_len: u32,
+) -> HostResult<i64> {
+    let records_len = (terms_len as usize).saturating_mul(TERM_RECORD_BYTES);
+    charge(&mut c, copy_cost(records_len))?;
+    let records = range(&mut c, terms_ptr, records_len, "weighted sum terms")?;
+    let records = memory(&mut c)?.data(&c)[records].to_vec();
+    let mut keys = Vec::with_capacity(terms_len as usize);
+    let mut weights = Vec::with_capacity(terms_len as usize);
+    for r in records.as_chunks::<TERM_RECORD_BYTES>().0 {
+        let word = |i: usize| [r[i], r[i + 1], r[i + 2], r[i + 3]];
+        let (key_ptr, key_len) = (u32::from_le_bytes(word(0)), u32::from_le_bytes(word(4)));
+        charge(&mut c, copy_cost(key_len as usize))?;
+        keys.push(read_key(&mut c, key_ptr, key_len)?);
+        weights.push(f32::from_le_bytes(word(8)));
+    }
+    let acc = range(
+        &mut c,
+        acc_ptr,
+        (acc_len as usize).saturating_mul(4),
+        "accumulator",
+    )?;
+    let mut n = acc_len as usize;
+    for key in &keys {
+        let Some(value_len) = c.data().storage_get(key).map(<[u8]>::len) else {
+            return Ok(-1);
+        };
+        n = n.min(value_len.saturating_sub(offset as usize) / 4);
+    }
+    let per_element = (keys.len() as u64)
+        .saturating_mul(fuel::F32_TERM_ELEMENT)
+        .saturating_add(fuel::F32_SCALE_ELEMENT);
+    charge(&mut c, (n as u64).saturating_mul(per_element))?;
+    let start = offset as usize;
+    let mem = memory(&mut c)?;
+    let (data, host) = mem.data_and_store_mut(&mut c);
+    let mut terms = Vec::with_capacity(keys.len());
+    for (key, weight) in keys.iter().zip(weights) {
+        match host.storage_get(key) {
+            // Every value holds `start + 4 * n` bytes, except when `n` is 0.
+            Some(v) => terms.push(kernel::Term {
+                values: v.get(start..start + 4 * n).unwrap_or_default(),
+                weight,
+            }),
+            None => return Ok(-1),
+        }
+    }
+    kernel::weighted_sum_f32_le(&mut data[acc.start..acc.start + 4 * n], &terms, scale);
+    Ok(n as i64)
+}
+
 /// Registers every host function of module `pose` in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let m = HOST_MODULE;
@@ -286,7 +365,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |mut c: Ctx<'_>, ptr: u32| -> HostResult<()> {
             let len = c.data().input.len();
             charge(&mut c, copy_cost(len))?;
-            let r = range(&mut c, ptr, len as u32, "input buffer")?;
+            let r = range(&mut c, ptr, len, "input buffer")?;
             let mem = memory(&mut c)?;
             let (data, host) = mem.data_and_store_mut(&mut c);
             data[r].copy_from_slice(&host.input);
@@ -342,7 +421,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             let start = (offset as usize).min(value_len);
             let n = (out_len as usize).min(value_len - start);
             charge(&mut c, (n as u64).div_ceil(fuel::BYTES_PER_UNIT))?;
-            let r = range(&mut c, out_ptr, n as u32, "storage read buffer")?;
+            let r = range(&mut c, out_ptr, n, "storage read buffer")?;
             let mem = memory(&mut c)?;
             let (data, host) = mem.data_and_store_mut(&mut c);
             if let Some(v) = host.storage_get(&key) {
@@ -393,6 +472,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             Ok(u32::from(existed))
         },
     )?;
+
+    linker.func_wrap(m, "storage_weighted_sum_f32", storage_weighted_sum_f32)?;
 
     linker.func_wrap(
         m,

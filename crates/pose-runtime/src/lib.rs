@@ -8,6 +8,7 @@
 //! leaves the [`ContractState`] exactly as it was.
 
 mod host;
+mod kernel;
 pub mod limits;
 pub mod state;
 mod wasmtime_engine;

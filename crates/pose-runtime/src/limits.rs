@@ -60,4 +60,15 @@ pub mod fuel {
     pub const STORAGE_WRITE: u64 = 500;
     /// Bytes written to storage per unit of fuel, on top of the copy cost.
     pub const STORED_BYTES_PER_UNIT: u64 = 2;
+    /// Cost of one term of one element of `storage_weighted_sum_f32`
+    /// (`s = s + w * v[j]`), charged before any element is computed: the 8 bytes it moves
+    /// across the host boundary (4 read from storage, 4 of accumulator read and written back)
+    /// at the copy rate ([`BYTES_PER_UNIT`]), plus 1 for each of its two float operations, the
+    /// price of the `f32.mul` and `f32.add` WebAssembly instructions it replaces. The native
+    /// loop is no cheaper per element in fuel than the same arithmetic written as scalar
+    /// WebAssembly, so moving a loop into the host never buys a contract more work for its
+    /// fuel.
+    pub const F32_TERM_ELEMENT: u64 = 8 / BYTES_PER_UNIT + 2;
+    /// Cost of the final `* scale` of one element of `storage_weighted_sum_f32`: one `f32.mul`.
+    pub const F32_SCALE_ELEMENT: u64 = 1;
 }

@@ -317,3 +317,28 @@ fn simd_can_be_switched_off() {
         Err(RuntimeError::InvalidModule(_))
     ));
 }
+
+/// Reads the byte at 70000 (the second page, which `call` grows into) and the one at 100
+/// (the initial page), outputs both, then writes 0xff to both.
+const DIRTY_MEMORY: &str = r#"(module
+    (import "pose" "output" (func $output (param i32 i32)))
+    (memory (export "memory") 1)
+    (func (export "call")
+        (drop (memory.grow (i32.const 1)))
+        (i32.store8 (i32.const 0) (i32.load8_u (i32.const 70000)))
+        (i32.store8 (i32.const 1) (i32.load8_u (i32.const 100)))
+        (call $output (i32.const 0) (i32.const 2))
+        (i32.store8 (i32.const 70000) (i32.const 255))
+        (i32.store8 (i32.const 100) (i32.const 255))))"#;
+
+#[test]
+fn every_call_starts_from_fresh_memory_even_in_a_reused_slot() {
+    let (mut engine, hash) = engine_with(DIRTY_MEMORY);
+    let mut state = ContractState::default();
+    for _ in 0..3 {
+        let out = engine
+            .execute(&hash, Entry::Call, &mut state, &env(), b"")
+            .unwrap();
+        assert_eq!(out.output, [0, 0]);
+    }
+}

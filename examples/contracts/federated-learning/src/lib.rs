@@ -18,9 +18,10 @@
 //! Input of `query`: `4` as above, or `5` for `params:u32 participants:u32 round:u64`.
 //!
 //! Storage: updates are kept as raw little-endian `f32` bytes, one value per participant, so
-//! `aggregate` streams them chunk by chunk (see `fl-core`) instead of loading them whole; the
-//! global model is stored the same way, one value per chunk of `fl_core::CHUNK_PARAMS`
-//! parameters under `global/<chunk index: u32 big-endian>`.
+//! `aggregate` has the runtime sum them chunk by chunk (see `fl-core`) straight out of storage
+//! (`env::storage_weighted_sum_f32`) instead of loading them; the global model is stored the same way,
+//! one value per chunk of `fl_core::CHUNK_PARAMS` parameters under
+//! `global/<chunk index: u32 big-endian>`.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -30,9 +31,10 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use fl_core::{average_chunk, inverse_total_weight, AggregateError, Updates, CHUNK_PARAMS, GROUP};
+use fl_core::{average_chunk, inverse_total_weight, AggregateError, Updates, CHUNK_PARAMS};
+use pose_contract_sdk::env::{self, WeightedKey};
 use pose_contract_sdk::{
-    ensure, entry_points, env, fail, Address, Error, Item, Map, Reader, Value, Writer,
+    ensure, entry_points, fail, Address, Error, Item, Map, Reader, Value, Writer,
 };
 
 /// Largest model accepted: the runtime's default storage value limit is 16 MiB.
@@ -46,6 +48,11 @@ const ROUND: Item<u64> = Item::new(b"round");
 /// Concatenated 20-byte addresses of this round's participants, in order of first submission.
 const PARTICIPANTS: Item<Vec<u8>> = Item::new(b"participants");
 const WEIGHTS: Map<Address, f32> = Map::new(b"w/");
+/// Parameters computed per call of the runtime's weighted sum: four chunks, a 128 KiB
+/// accumulator that stays in the L2 cache. Longer runs of each update per call made the
+/// aggregation faster than one chunk per call (BENCHMARKS.md); the result does not depend on
+/// it, since every parameter is computed on its own.
+const SPAN_PARAMS: usize = 4 * CHUNK_PARAMS;
 
 /// Storage key of chunk `k` (parameters `k * CHUNK_PARAMS ..`) of the global model.
 fn global_key(k: usize) -> Vec<u8> {
@@ -122,13 +129,12 @@ fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
     Ok(Vec::new())
 }
 
-/// Streams each participant's update out of storage, one chunk at a time, into one of
-/// `GROUP` small buffers.
+/// The round's updates as they lie in storage: the runtime computes each chunk's weighted sum
+/// straight from storage (`env::storage_weighted_sum_f32`), so the contract never copies an
+/// update into its memory.
 struct StoredUpdates {
     keys: Vec<Vec<u8>>,
     weights: Vec<f32>,
-    bufs: Vec<f32>,
-    lens: [usize; GROUP],
 }
 
 impl Updates for StoredUpdates {
@@ -138,14 +144,27 @@ impl Updates for StoredUpdates {
     fn weight(&self, i: usize) -> f32 {
         self.weights[i]
     }
-    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool {
-        let buf = &mut self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + len];
-        let n = env::storage_read(&self.keys[i], offset * 4, bytemuck::cast_slice_mut(buf));
-        self.lens[slot] = n.unwrap_or(0) / 4;
-        n == Some(len * 4)
-    }
-    fn slot(&self, slot: usize) -> &[f32] {
-        &self.bufs[slot * CHUNK_PARAMS..slot * CHUNK_PARAMS + self.lens[slot]]
+    fn add_weighted_scaled(
+        &mut self,
+        offset: usize,
+        acc: &mut [f32],
+        scale: f32,
+    ) -> Result<(), AggregateError> {
+        let terms: Vec<WeightedKey<'_>> = self
+            .keys
+            .iter()
+            .zip(&self.weights)
+            .map(|(key, &weight)| WeightedKey { key, weight })
+            .collect();
+        if env::storage_weighted_sum_f32(&terms, offset * 4, scale, acc) == Some(acc.len()) {
+            return Ok(());
+        }
+        let end = (offset + acc.len()) * 4;
+        let short = self
+            .keys
+            .iter()
+            .position(|k| env::storage_len(k).is_none_or(|len| len < end));
+        Err(AggregateError::ShortUpdate(short.unwrap_or(0)))
     }
 }
 
@@ -155,20 +174,20 @@ fn aggregate() -> Result<Vec<u8>, Error> {
     let mut src = StoredUpdates {
         weights: who.iter().map(|a| WEIGHTS.get(a).unwrap_or(0.0)).collect(),
         keys: who.iter().map(update_key).collect(),
-        bufs: vec![0f32; GROUP * CHUNK_PARAMS],
-        lens: [0; GROUP],
     };
-    // The model is computed and stored chunk by chunk: the contract never holds it whole.
-    let mut acc = vec![0f32; CHUNK_PARAMS];
+    // The model is computed and stored span by span: the contract never holds it whole.
+    let mut acc = vec![0f32; SPAN_PARAMS];
     let result = inverse_total_weight(&src).and_then(|inv_total| {
         let mut offset = 0;
         while offset < p {
-            let len = CHUNK_PARAMS.min(p - offset);
+            let len = SPAN_PARAMS.min(p - offset);
             average_chunk(&mut src, offset, &mut acc[..len], inv_total)?;
-            env::storage_set(
-                &global_key(offset / CHUNK_PARAMS),
-                bytemuck::cast_slice(&acc[..len]),
-            );
+            for (k, chunk) in acc[..len].chunks(CHUNK_PARAMS).enumerate() {
+                env::storage_set(
+                    &global_key(offset / CHUNK_PARAMS + k),
+                    bytemuck::cast_slice(chunk),
+                );
+            }
             offset += len;
         }
         Ok(())

@@ -1,15 +1,17 @@
 //! The federated-learning aggregation kernel: a weighted average of model updates.
 //!
 //! The same code runs inside the `federated-learning` contract (compiled to WebAssembly) and in
-//! the native benchmark of `pose-runtime`, so the two measure the same algorithm.
+//! the native benchmark of `pose-runtime`, so the two compute the same model bit for bit.
 //!
 //! The average is computed chunk by chunk over the parameters: for each chunk of
 //! [`CHUNK_PARAMS`] parameters, every participant's slice of that chunk is added into an
-//! accumulator that stays in the CPU cache. Every update is therefore read from memory exactly
-//! once, and a source may copy each chunk into a small buffer (the contract streams updates out
-//! of its storage that way) without a second pass over memory. Updates are added [`GROUP`] at a
-//! time in one pass over the accumulator. The order of additions is fixed
-//! (participant 0 first), so the result is bit-for-bit the same everywhere.
+//! accumulator that stays in the CPU cache, so every update is read from memory exactly once.
+//! How the weighted slices are added is up to the source of the updates ([`Updates`]): updates
+//! held in memory ([`SliceUpdates`]) are added [`GROUP`] at a time in one pass over the
+//! accumulator; the contract has the runtime compute the weighted sum straight out of its
+//! storage. The arithmetic is the same in both: `acc[j] = acc[j] + w_i * u_i[j]`, product
+//! rounded before the sum (no FMA), participant 0 first, then one multiplication by the
+//! inverse total weight, so the result is bit-for-bit the same everywhere.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -19,23 +21,29 @@
 /// (160 KiB) stay in the L2 cache.
 pub const CHUNK_PARAMS: usize = 8192;
 
-/// Updates added in one pass over the accumulator: each accumulator element is loaded and
-/// stored once per group instead of once per update. The additions still happen in
+/// Updates [`SliceUpdates`] adds in one pass over the accumulator: each accumulator element is
+/// loaded and stored once per group instead of once per update. The additions still happen in
 /// participant order, so the result equals the one-update-at-a-time sum bit for bit.
 pub const GROUP: usize = 4;
 
-/// Where the updates come from. The kernel asks for a chunk of up to [`GROUP`] participants
-/// at a time: [`Updates::fetch`] makes one available in a slot, [`Updates::slot`] reads it.
+/// Where the updates come from.
 pub trait Updates {
     /// Number of participants.
     fn count(&self) -> usize;
     /// Weight of participant `i` (for example its number of training samples).
     fn weight(&self, i: usize) -> f32;
-    /// Makes parameters `offset .. offset + len` of participant `i` available in `slot`
-    /// (`0 .. GROUP`); false if that update is shorter.
-    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool;
-    /// The parameters last fetched into `slot`.
-    fn slot(&self, slot: usize) -> &[f32];
+    /// For every `j`, with `w_i = weight(i)`:
+    /// `acc[j] = (((acc[j] + w_0 * u_0[offset + j]) + w_1 * u_1[offset + j]) + ...) * scale`,
+    /// over every participant in increasing order, each product rounded to `f32` before its
+    /// addition: exactly [`accumulate`] once per participant, then [`scale`]. Fails with
+    /// [`AggregateError::ShortUpdate`] if an update has fewer than `offset + acc.len()`
+    /// parameters; `acc` is then unspecified.
+    fn add_weighted_scaled(
+        &mut self,
+        offset: usize,
+        acc: &mut [f32],
+        scale: f32,
+    ) -> Result<(), AggregateError>;
 }
 
 /// Why an aggregation was refused.
@@ -114,48 +122,16 @@ pub fn inverse_total_weight<U: Updates>(updates: &U) -> Result<f32, AggregateErr
 }
 
 /// Writes parameters `offset .. offset + acc.len()` of the weighted average into `acc`:
-/// `acc[j] = sum_i(w_i * u_i[offset + j]) * inv_total`, summed in participant order. `acc`
-/// should be at most [`CHUNK_PARAMS`] long so that it stays in the cache.
+/// `acc[j] = sum_i(w_i * u_i[offset + j]) * inv_total`, summed in participant order from 0.
+/// `acc` should be at most [`CHUNK_PARAMS`] long so that it stays in the cache.
 pub fn average_chunk<U: Updates>(
     updates: &mut U,
     offset: usize,
     acc: &mut [f32],
     inv_total: f32,
 ) -> Result<(), AggregateError> {
-    let n = updates.count();
-    let len = acc.len();
     acc.fill(0.0);
-    let mut i = 0;
-    while i < n {
-        let group = GROUP.min(n - i);
-        for s in 0..group {
-            if !updates.fetch(s, i + s, offset, len) || updates.slot(s).len() < len {
-                return Err(AggregateError::ShortUpdate(i + s));
-            }
-        }
-        if group == GROUP {
-            let u = [
-                updates.slot(0),
-                updates.slot(1),
-                updates.slot(2),
-                updates.slot(3),
-            ];
-            let w = [
-                updates.weight(i),
-                updates.weight(i + 1),
-                updates.weight(i + 2),
-                updates.weight(i + 3),
-            ];
-            accumulate4(acc, u, w);
-        } else {
-            for s in 0..group {
-                accumulate(acc, updates.slot(s), updates.weight(i + s));
-            }
-        }
-        i += group;
-    }
-    scale(acc, inv_total);
-    Ok(())
+    updates.add_weighted_scaled(offset, acc, inv_total)
 }
 
 /// Writes the weighted average of all updates into `out` (whose length is the model size),
@@ -178,18 +154,20 @@ pub struct SliceUpdates<'a> {
     pub updates: &'a [&'a [f32]],
     /// One weight per participant.
     pub weights: &'a [f32],
-    /// What each slot refers to: participant, offset, length.
-    pub slots: [(usize, usize, usize); GROUP],
 }
 
 impl<'a> SliceUpdates<'a> {
     /// Updates `updates` with weights `weights` (one per update).
     pub fn new(updates: &'a [&'a [f32]], weights: &'a [f32]) -> Self {
-        SliceUpdates {
-            updates,
-            weights,
-            slots: [(0, 0, 0); GROUP],
-        }
+        SliceUpdates { updates, weights }
+    }
+
+    /// Parameters `offset .. offset + len` of participant `i`'s update.
+    fn part(&self, i: usize, offset: usize, len: usize) -> Result<&'a [f32], AggregateError> {
+        offset
+            .checked_add(len)
+            .and_then(|end| self.updates[i].get(offset..end))
+            .ok_or(AggregateError::ShortUpdate(i))
     }
 }
 
@@ -200,13 +178,39 @@ impl Updates for SliceUpdates<'_> {
     fn weight(&self, i: usize) -> f32 {
         self.weights[i]
     }
-    fn fetch(&mut self, slot: usize, i: usize, offset: usize, len: usize) -> bool {
-        self.slots[slot] = (i, offset, len);
-        self.updates[i].len() >= offset + len
-    }
-    fn slot(&self, slot: usize) -> &[f32] {
-        let (i, offset, len) = self.slots[slot];
-        self.updates[i].get(offset..offset + len).unwrap_or(&[])
+    fn add_weighted_scaled(
+        &mut self,
+        offset: usize,
+        acc: &mut [f32],
+        factor: f32,
+    ) -> Result<(), AggregateError> {
+        let (len, n) = (acc.len(), self.count());
+        let mut i = 0;
+        while i < n {
+            let group = GROUP.min(n - i);
+            if group == GROUP {
+                let u = [
+                    self.part(i, offset, len)?,
+                    self.part(i + 1, offset, len)?,
+                    self.part(i + 2, offset, len)?,
+                    self.part(i + 3, offset, len)?,
+                ];
+                let w = [
+                    self.weights[i],
+                    self.weights[i + 1],
+                    self.weights[i + 2],
+                    self.weights[i + 3],
+                ];
+                accumulate4(acc, u, w);
+            } else {
+                for k in i..i + group {
+                    accumulate(acc, self.part(k, offset, len)?, self.weights[k]);
+                }
+            }
+            i += group;
+        }
+        scale(acc, factor);
+        Ok(())
     }
 }
 
@@ -254,6 +258,49 @@ mod tests {
         }
         scale(&mut want, 1.0 / total);
         assert_eq!(out.map(f32::to_bits), want.map(f32::to_bits));
+    }
+
+    /// Adds one update at a time: the definition the grouped loops must match.
+    struct OneByOne<'a>(SliceUpdates<'a>);
+
+    impl Updates for OneByOne<'_> {
+        fn count(&self) -> usize {
+            self.0.count()
+        }
+        fn weight(&self, i: usize) -> f32 {
+            self.0.weight(i)
+        }
+        fn add_weighted_scaled(
+            &mut self,
+            offset: usize,
+            acc: &mut [f32],
+            factor: f32,
+        ) -> Result<(), AggregateError> {
+            for i in 0..self.count() {
+                accumulate(acc, self.0.part(i, offset, acc.len())?, self.0.weights[i]);
+            }
+            scale(acc, factor);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_update_at_a_time_equals_the_grouped_sum_bit_for_bit() {
+        const M: usize = CHUNK_PARAMS + 77;
+        let mut ups = [[0f32; M]; 6];
+        for (p, u) in ups.iter_mut().enumerate() {
+            for (j, x) in u.iter_mut().enumerate() {
+                *x = ((j * 104_729 + p * 7919) % 2003) as f32 / 91.0 - 11.0;
+            }
+        }
+        let weights = [2.5f32, 0.7, 1.9, 3.1, 0.2, 4.4];
+        let refs: [&[f32]; 6] = [&ups[0], &ups[1], &ups[2], &ups[3], &ups[4], &ups[5]];
+        let mut grouped = [0f32; M];
+        weighted_average(&mut SliceUpdates::new(&refs, &weights), &mut grouped).unwrap();
+        let mut one_by_one = [0f32; M];
+        let mut src = OneByOne(SliceUpdates::new(&refs, &weights));
+        weighted_average(&mut src, &mut one_by_one).unwrap();
+        assert_eq!(grouped.map(f32::to_bits), one_by_one.map(f32::to_bits));
     }
 
     #[test]
