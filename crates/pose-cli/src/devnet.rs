@@ -202,6 +202,30 @@ async fn wait_for_signal() {
     }
 }
 
+impl Devnet {
+    /// Kills the node hosting `enclave` at once (SIGKILL), as a crash or a power cut would.
+    pub fn kill_node_of(&mut self, enclave: &str) -> anyhow::Result<u32> {
+        let i = self
+            .info
+            .nodes
+            .iter()
+            .position(|n| n.enclave.eq_ignore_ascii_case(enclave))
+            .with_context(|| format!("no devnet node hosts enclave {enclave}"))?;
+        let child = &mut self.nodes.0[i];
+        let pid = child.id();
+        child.kill().context("killing the node")?;
+        let _ = child.wait();
+        Ok(pid)
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then stops every process it started.
+    pub async fn serve(mut self) -> anyhow::Result<()> {
+        let outcome = wait_until_stopped(&mut self.nodes).await;
+        println!("stopping the nodes and the chain");
+        outcome
+    }
+}
+
 /// A running devnet; dropping it stops the nodes, then the chain.
 pub struct Devnet {
     // Field order is drop order: nodes first, then the chain they talk to.

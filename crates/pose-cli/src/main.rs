@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the most complete end-to-end walk-through that exists today and explain each step.
+    /// Run federated learning through a local network, kill its executor, watch it continue.
     Demo(demo::DemoArgs),
     /// Measure: gas per manager operation, plain Solidity beside pose, and more to come.
     Bench(bench::BenchArgs),
