@@ -410,3 +410,101 @@ fn a_silent_watchdog_is_replaced_and_the_new_member_catches_up() {
         assert_eq!(balance_of(&c, cid, a.address()).await, 899);
     });
 }
+
+#[test]
+fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
+    let net = devnet(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = net.user().await;
+        let b = net.another_user().await;
+        let cid = a
+            .deploy(&wasm("token_escrow"), &[], params(3, 60, 10))
+            .await
+            .expect("deploys");
+        a.deposit(cid, 1_000).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(10)]))
+            .await
+            .unwrap();
+
+        // Malformed and oversized messages get clear refusals; the node keeps serving.
+        let transport = pose_client::transport::Transport::new(Duration::from_secs(10));
+        let executor = from_address(a.chain().executor_of(cid).await.unwrap());
+        let url = net.info["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| Net::addr(&n["enclave"]) == executor)
+            .map(|n| n["url"].as_str().unwrap().to_owned())
+            .unwrap();
+        let garbage = transport.post_message(&url, b"not a message".to_vec()).await;
+        assert!(
+            matches!(garbage, Err(pose_client::transport::TransportError::Rejected { ref reason, .. }) if !reason.is_empty()),
+            "{garbage:?}"
+        );
+        let huge = transport.post_message(&url, vec![7u8; 5 << 20]).await;
+        assert!(
+            matches!(huge, Err(pose_client::transport::TransportError::Rejected { ref reason, .. }) if !reason.is_empty()),
+            "{huge:?}"
+        );
+
+        // A watchdog's node is killed and restarted from its data directory: its enclave
+        // resumes from its sealed state and acknowledges again, so it is not replaced.
+        let pool: Vec<Address> = a
+            .chain()
+            .pool(cid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(from_address)
+            .collect();
+        let watchdog = pool[1];
+        let node = net.info["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| Net::addr(&n["enclave"]) == watchdog)
+            .unwrap()
+            .clone();
+        signal(node["pid"].as_u64().unwrap() as u32, "-KILL");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(node["log"].as_str().unwrap())
+            .unwrap();
+        let restarted = std::process::Command::new(env!("CARGO_BIN_EXE_pose"))
+            .args(["node", "--config", node["config"].as_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the node restarts");
+        let _restarted = Guard {
+            child: restarted,
+            also: Vec::new(),
+        };
+        let status = loop {
+            if let Ok(s) = transport.status(node["url"].as_str().unwrap()).await {
+                if s["registered"] == serde_json::json!(true) {
+                    break s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(status["enclave"], node["enclave"], "the same enclave resumed");
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(20)]))
+            .await
+            .expect("answered with the restarted watchdog");
+        let now: Vec<Address> = a
+            .chain()
+            .pool(cid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(from_address)
+            .collect();
+        assert_eq!(now, pool, "nobody was replaced");
+        assert_eq!(a.chain().contract(cid).await.unwrap().epoch, 0);
+        assert_eq!(balance_of(&b, cid, b.address()).await, 30);
+    });
+}
