@@ -637,6 +637,46 @@ mod tests {
     }
 
     #[test]
+    fn chain_txs_round_trip_with_every_effect() {
+        let member = Member {
+            address: Address([2; 20]),
+            enc_key: [3; 32],
+            attestation: vec![4; 65],
+        };
+        let effects = [
+            Effect::None,
+            Effect::Created {
+                pool: vec![member.clone(), member.clone()],
+            },
+            Effect::ChallengeOpened { challenge_id: 7 },
+            Effect::MemberRemoved { replacement: None },
+            Effect::MemberRemoved {
+                replacement: Some(member),
+            },
+        ];
+        for effect in effects {
+            let tx = ChainTx {
+                cid: ContractId(1),
+                index: 2,
+                calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
+                sender: Address([1; 20]),
+                value_wei: 5,
+                block_number: 6,
+                block_time_secs: 7,
+                effect,
+            };
+            let bytes = tx.encode();
+            assert_eq!(ChainTx::decode(&bytes), Ok(tx));
+            assert!(matches!(
+                ChainTx::decode(&[bytes.as_slice(), &[0]].concat()),
+                Err(DecodeError::Codec(pose_types::DecodeError::TrailingBytes {
+                    count: 1
+                }))
+            ));
+        }
+    }
+
+    #[test]
     fn a_chain_tx_with_undecodable_calldata_is_refused() {
         let tx = ChainTx {
             cid: ContractId(1),

@@ -506,4 +506,44 @@ mod tests {
         assert_eq!(AppState::decode(&s.encode()).unwrap(), s);
         let _ = Epoch(0);
     }
+
+    #[test]
+    fn map_entries_out_of_key_order_are_refused() {
+        let mut s = AppState::default();
+        s.contract.balances.insert(Address([1; 20]), 7);
+        s.contract.balances.insert(Address([2; 20]), 8);
+        let mut bytes = s.encode();
+        // version, seq, empty storage count, balances count: then the two entries.
+        let first = 1 + 8 + 4 + 4;
+        let entry = 20 + 16;
+        let (a, b) = bytes[first..first + 2 * entry].split_at(entry);
+        let swapped = [b, a].concat();
+        bytes[first..first + 2 * entry].copy_from_slice(&swapped);
+        assert_eq!(
+            AppState::decode(&bytes),
+            Err(DecodeError::Codec(pose_types::DecodeError::Unordered {
+                what: "balances"
+            }))
+        );
+    }
+
+    #[test]
+    fn secrets_name_their_contract() {
+        let s = Secrets {
+            state_key: [1; 32],
+            input_secret: [2; 32],
+            input_public: [3; 32],
+            random_seed: [4; 32],
+            code: vec![5; 10],
+        };
+        let bytes = s.encode(ContractId(9));
+        assert_eq!(Secrets::decode(&bytes, ContractId(9)), Ok(s));
+        assert_eq!(
+            Secrets::decode(&bytes, ContractId(8)),
+            Err(DecodeError::SecretsForAnotherContract {
+                expected: ContractId(8),
+                found: ContractId(9)
+            })
+        );
+    }
 }

@@ -592,6 +592,86 @@ mod tests {
         })
     }
 
+    fn hex(h: &Hash32) -> String {
+        h.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Fixed vectors of version 1, computed independently from the layout in
+    /// docs/encoding.md: a change here changes what every signature in the field means.
+    #[test]
+    fn digests_and_layout_match_the_version_1_vectors() {
+        let request = Request {
+            cid: ContractId(7),
+            user: Address([0x11; 20]),
+            nonce: 3,
+            kind: RequestKind::Query,
+            body: vec![1, 2, 3],
+            sig: vec![9; 65],
+        };
+        assert_eq!(
+            hex(&request.digest()),
+            "1a74ea1e516fbd067f685352302e73177208ec654c5887c8a972b9dfa61dd614"
+        );
+        let mut expected = vec![1, 1, 0, 0, 0, 0, 0, 0, 0, 7];
+        expected.extend([0x11; 20]);
+        expected.extend([0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 65]);
+        expected.extend([9; 65]);
+        assert_eq!(Message::Request(request).encode(), expected);
+
+        let reply = Reply {
+            cid: ContractId(7),
+            user: Address([0x11; 20]),
+            nonce: 3,
+            request_digest: Hash32([0x22; 32]),
+            epoch: Epoch(2),
+            applied_seq: Seq(4),
+            seq: Seq(5),
+            state_hash: Hash32([0x33; 32]),
+            output: vec![5, 6],
+            executor: Address([0x44; 20]),
+            sig: vec![],
+        };
+        assert_eq!(
+            hex(&reply.digest()),
+            "c410ece2bf2bd0f89caa404c89ba04f56457bf426b3620778372392ed783af16"
+        );
+
+        let update = Update {
+            cid: ContractId(7),
+            epoch: Epoch(2),
+            seq: Seq(5),
+            prev_hash: Hash32([0x55; 32]),
+            new_hash: Hash32([0x66; 32]),
+            chain_pos: 9,
+            tx_hash: Hash32([0x77; 32]),
+            kind: UpdateKind::Sync,
+            nonce: [0x88; 24],
+            state: vec![1, 2],
+            secrets: vec![3],
+            sender: Address([0x99; 20]),
+            sig: vec![],
+        };
+        assert_eq!(
+            hex(&update.digest()),
+            "5cc1db27d78251af4cb0fd5205107f0fc35a139e4dfad4a286103b088437a64c"
+        );
+
+        let ack = Ack {
+            cid: ContractId(7),
+            epoch: Epoch(2),
+            seq: Seq(5),
+            state_hash: Hash32([0xaa; 32]),
+            member: Address([0xbb; 20]),
+            update_nonce: [0xcc; 24],
+            accept: None,
+            sig: vec![],
+        };
+        assert_eq!(
+            hex(&ack.digest()),
+            "bdd7f6e12dfc56e73d9bb535e1c4967e97b9bf2ead06ffffe2fcf42a33895f36"
+        );
+    }
+
     #[test]
     fn truncations_and_flips_never_panic() {
         let m = ack();
