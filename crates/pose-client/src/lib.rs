@@ -9,6 +9,6 @@ pub mod risk;
 pub mod transport;
 
 /// The off-chain messages (requests, receipts, deployments).
-pub(crate) use pose_enclave::wire;
+pub(crate) use pose_types::wire;
 
 pub use contract::{Answer, ClientError, ClientOptions, PoseClient, Progress};

@@ -8,7 +8,6 @@
 //! - [`aead`]: X25519 encryption keys, sealed boxes, symmetric keys and attested channels,
 //!   all ChaCha20-Poly1305 with associated data.
 //! - [`onchain`]: every digest the manager contract checks, and the incremental txHash.
-//! - [`wire`]: signing and checking the wire messages of `pose-types`.
 //! - [`replay`]: a sliding replay window over `u64` counters.
 //!
 //! Architecture invariant: no hand-written primitives (RustCrypto and dalek crates do the
@@ -20,7 +19,6 @@ pub mod hash;
 pub mod onchain;
 pub mod replay;
 pub mod sig;
-pub mod wire;
 
 pub use aead::{AeadKey, Channel, EncSecretKey};
 pub use hash::{keccak256, sha256};
@@ -30,7 +28,7 @@ pub use sig::{address_of, recover, verify, SigningKey};
 /// Re-exported so callers name one generation of `rand_core` traits.
 pub use rand_core::{CryptoRng, CryptoRngCore, OsRng, RngCore};
 
-use pose_types::{Address, DecodeError};
+use pose_types::Address;
 
 /// Why a cryptographic check failed. Every variant is the fault of whoever produced the input:
 /// reject it.
@@ -73,7 +71,4 @@ pub enum CryptoError {
     /// A replayed or too old channel counter.
     #[error(transparent)]
     Replay(#[from] ReplayError),
-    /// A signed payload that does not decode.
-    #[error("signed payload does not decode: {0}")]
-    Malformed(#[from] DecodeError),
 }

@@ -7,12 +7,15 @@
 //! and on a real one alike.
 
 use pose_crypto::onchain;
-use pose_types::{Address, Amount, ContractId, EncPublicKey, Epoch, Hash32, Seq};
+use pose_types::codec::{encode_bytes, encode_count};
+use pose_types::{
+    Address, Amount, ContractId, Decode, EncPublicKey, Encode, Epoch, Hash32, Reader, Seq,
+};
 
 use crate::abi;
 pub use crate::abi::AbiError;
-use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::POOL_MEMBERS_MAX;
+use crate::decode::DecodeError;
+use crate::limits::{ATTESTATION_BYTES_MAX, MESSAGE_BYTES_MAX, POOL_MEMBERS_MAX};
 
 /// keccak256 of `data`.
 pub fn keccak(data: &[u8]) -> Hash32 {
@@ -63,17 +66,22 @@ pub struct Member {
     pub attestation: Vec<u8>,
 }
 
-impl Member {
-    pub(crate) fn write(&self, w: &mut Writer) {
-        w.addr(&self.address)
-            .fixed(&self.enc_key)
-            .bytes(&self.attestation);
+/// Encoding: `address || enc_key || attestation (u32 length, at most ATTESTATION_BYTES_MAX)`.
+impl Encode for Member {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.address.encode_to(out);
+        self.enc_key.encode_to(out);
+        encode_bytes(&self.attestation, out);
     }
-    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+}
+
+impl Decode for Member {
+    const MIN_ENCODED_BYTES: usize = 20 + 32 + 4;
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, pose_types::DecodeError> {
         Ok(Self {
-            address: r.addr()?,
-            enc_key: r.b32()?,
-            attestation: r.bytes_max(128)?,
+            address: Address::decode_from(r)?,
+            enc_key: r.take_array()?,
+            attestation: r.bytes("attestation", ATTESTATION_BYTES_MAX)?.to_vec(),
         })
     }
 }
@@ -286,83 +294,81 @@ impl ChainTx {
         ManagerCall::decode(&self.calldata)
     }
 
-    /// Canonical encoding (the host hands transactions to the enclave as bytes).
+    /// Canonical encoding (the host hands transactions to the enclave as bytes):
+    /// `cid || index (u64) || calldata (u32 length) || sender || value_wei (u128) ||
+    /// block_number (u64) || block_time_secs (u64) || effect`, where `effect` is a tag byte
+    /// (0 none, 1 created, 2 challenge opened, 3 member removed) followed by its fields.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.cid(self.cid).u64(self.index).bytes(&self.calldata);
-        w.addr(&self.sender).u128(self.value_wei);
-        w.u64(self.block_number).u64(self.block_time_secs);
+        let mut out = Vec::new();
+        self.cid.encode_to(&mut out);
+        self.index.encode_to(&mut out);
+        encode_bytes(&self.calldata, &mut out);
+        self.sender.encode_to(&mut out);
+        self.value_wei.encode_to(&mut out);
+        self.block_number.encode_to(&mut out);
+        self.block_time_secs.encode_to(&mut out);
         match &self.effect {
-            Effect::None => {
-                w.u8(0);
-            }
+            Effect::None => out.push(0),
             Effect::Created { pool } => {
-                w.u8(1).len(pool.len());
+                out.push(1);
+                encode_count(pool.len(), &mut out);
                 for m in pool {
-                    m.write(&mut w);
+                    m.encode_to(&mut out);
                 }
             }
             Effect::ChallengeOpened { challenge_id } => {
-                w.u8(2).u64(*challenge_id);
+                out.push(2);
+                challenge_id.encode_to(&mut out);
             }
             Effect::MemberRemoved { replacement } => {
-                w.u8(3);
-                match replacement {
-                    Some(m) => {
-                        w.u8(1);
-                        m.write(&mut w);
-                        &mut w
-                    }
-                    None => w.u8(0),
-                };
+                out.push(3);
+                replacement.encode_to(&mut out);
             }
         }
-        w.finish()
+        out
     }
 
-    /// Decodes [`ChainTx::encode`] output.
+    /// Decodes [`ChainTx::encode`] output; the calldata must be a manager call.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let cid = r.cid()?;
-        let index = r.u64()?;
-        let calldata = r.bytes()?;
-        ManagerCall::decode(&calldata)?;
-        let sender = r.addr()?;
-        let value_wei = r.u128()?;
-        let block_number = r.u64()?;
-        let block_time_secs = r.u64()?;
-        let effect = match r.u8()? {
-            0 => Effect::None,
-            1 => {
-                let n = r.len(POOL_MEMBERS_MAX)?;
-                let mut pool = Vec::with_capacity(n);
-                for _ in 0..n {
-                    pool.push(Member::read(&mut r)?);
-                }
-                Effect::Created { pool }
-            }
-            2 => Effect::ChallengeOpened {
-                challenge_id: r.u64()?,
-            },
-            3 => Effect::MemberRemoved {
-                replacement: match r.u8()? {
-                    0 => None,
-                    1 => Some(Member::read(&mut r)?),
-                    t => return Err(DecodeError::UnknownTag(t, "option")),
-                },
-            },
-            t => return Err(DecodeError::UnknownTag(t, "effect")),
-        };
-        r.end()?;
+        let tx = Self::decode_fields(&mut r)?;
+        r.finish()?;
+        ManagerCall::decode(&tx.calldata)?;
+        Ok(tx)
+    }
+
+    fn decode_fields(r: &mut Reader<'_>) -> Result<Self, pose_types::DecodeError> {
         Ok(Self {
-            cid,
-            index,
-            calldata,
-            sender,
-            value_wei,
-            block_number,
-            block_time_secs,
-            effect,
+            cid: ContractId::decode_from(r)?,
+            index: u64::decode_from(r)?,
+            calldata: r.bytes("calldata", MESSAGE_BYTES_MAX)?.to_vec(),
+            sender: Address::decode_from(r)?,
+            value_wei: u128::decode_from(r)?,
+            block_number: u64::decode_from(r)?,
+            block_time_secs: u64::decode_from(r)?,
+            effect: match u8::decode_from(r)? {
+                0 => Effect::None,
+                1 => {
+                    let n = r.count("pool", POOL_MEMBERS_MAX, Member::MIN_ENCODED_BYTES)?;
+                    let mut pool = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        pool.push(Member::decode_from(r)?);
+                    }
+                    Effect::Created { pool }
+                }
+                2 => Effect::ChallengeOpened {
+                    challenge_id: u64::decode_from(r)?,
+                },
+                3 => Effect::MemberRemoved {
+                    replacement: Option::<Member>::decode_from(r)?,
+                },
+                tag => {
+                    return Err(pose_types::DecodeError::InvalidTag {
+                        what: "effect",
+                        tag: tag.into(),
+                    })
+                }
+            },
         })
     }
 }
@@ -628,6 +634,46 @@ mod tests {
             ManagerCall::decode(&bytes),
             Err(AbiError::AmountTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn chain_txs_round_trip_with_every_effect() {
+        let member = Member {
+            address: Address([2; 20]),
+            enc_key: [3; 32],
+            attestation: vec![4; 65],
+        };
+        let effects = [
+            Effect::None,
+            Effect::Created {
+                pool: vec![member.clone(), member.clone()],
+            },
+            Effect::ChallengeOpened { challenge_id: 7 },
+            Effect::MemberRemoved { replacement: None },
+            Effect::MemberRemoved {
+                replacement: Some(member),
+            },
+        ];
+        for effect in effects {
+            let tx = ChainTx {
+                cid: ContractId(1),
+                index: 2,
+                calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
+                sender: Address([1; 20]),
+                value_wei: 5,
+                block_number: 6,
+                block_time_secs: 7,
+                effect,
+            };
+            let bytes = tx.encode();
+            assert_eq!(ChainTx::decode(&bytes), Ok(tx));
+            assert!(matches!(
+                ChainTx::decode(&[bytes.as_slice(), &[0]].concat()),
+                Err(DecodeError::Codec(pose_types::DecodeError::TrailingBytes {
+                    count: 1
+                }))
+            ));
+        }
     }
 
     #[test]

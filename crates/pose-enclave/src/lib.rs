@@ -26,7 +26,7 @@
 
 mod abi;
 pub mod chain;
-pub mod codec;
+pub mod decode;
 pub mod limits;
 pub mod platform;
 pub mod state;
@@ -38,7 +38,8 @@ mod exec;
 use std::collections::BTreeMap;
 
 use pose_runtime::ContractEngine;
-use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
+use pose_types::codec::{encode_bytes, encode_count};
+use pose_types::{Address, ContractId, Decode, Encode, Epoch, Hash32, Reader, Seq};
 
 pub use chain::{ChainTx, Deployment, Effect, ManagerCall, Member, Params, PayoutLine};
 pub use platform::{Platform, SealError, Signature};
@@ -46,7 +47,7 @@ pub use state::{AppState, Phase, Record, Secrets, View};
 pub use tee_platform::TeePlatform;
 pub use wire::{Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
 
-use codec::{DecodeError, Reader, Writer};
+pub use decode::DecodeError;
 use exec::ExecState;
 
 /// How often the host should deliver [`Event::Tick`], in milliseconds.
@@ -373,22 +374,28 @@ impl<P: Platform> Enclave<P> {
             Err(_) => return Err(Rejection::Unseal),
         };
         let mut r = Reader::new(&plain);
-        let now_ms = r.u64()?;
-        let n = r.len(limits::CONTRACTS_MAX)?;
+        let now_ms = u64::decode_from(&mut r)?;
+        let n = r.count("contracts", limits::CONTRACTS_MAX, 8)?;
         let mut e = Self::new(platform, engine, config);
         e.now_ms = now_ms;
         for _ in 0..n {
-            let cid = r.cid()?;
-            let view = View::read(&mut r)?;
-            let secrets = match r.u8()? {
-                0 => None,
-                _ => Some(Secrets::decode(&r.bytes()?, cid)?),
+            let cid = ContractId::decode_from(&mut r)?;
+            if e.replicas
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= cid)
+            {
+                return Err(pose_types::DecodeError::Unordered { what: "contracts" }.into());
+            }
+            let view = View::decode_from(&mut r)?;
+            let secrets = match sealed_part(&mut r, "sealed secrets")? {
+                None => None,
+                Some(b) => Some(Secrets::decode(b, cid)?),
             };
-            let head = match r.u8()? {
-                0 => None,
-                _ => Some(AppState::decode(&r.bytes()?)?),
+            let head = match sealed_part(&mut r, "sealed state")? {
+                None => None,
+                Some(b) => Some(AppState::decode(b)?),
             };
-            let head_epoch = r.epoch()?;
+            let head_epoch = Epoch::decode_from(&mut r)?;
             if let Some(s) = &secrets {
                 e.engine
                     .load(&s.code)
@@ -405,7 +412,7 @@ impl<P: Platform> Enclave<P> {
                 },
             );
         }
-        r.end()?;
+        r.finish()?;
         Ok(e)
     }
 
@@ -501,24 +508,33 @@ impl<P: Platform> Enclave<P> {
         Ok(actions)
     }
 
+    /// Seals the enclave's state: `now_ms || contracts (u32 count)`, then per contract in
+    /// increasing id order `cid || view || secrets || head || head_epoch`, where the secrets
+    /// and the head state are each `0`, or `1` followed by their encoding with a `u32` length.
     fn seal(&mut self) -> Result<Vec<u8>, SealError> {
-        let mut w = Writer::new();
-        w.u64(self.now_ms).len(self.replicas.len());
+        let mut out = Vec::new();
+        self.now_ms.encode_to(&mut out);
+        encode_count(self.replicas.len(), &mut out);
         for (cid, r) in &self.replicas {
-            w.cid(*cid);
-            r.view.write(&mut w);
+            cid.encode_to(&mut out);
+            r.view.encode_to(&mut out);
             match &r.secrets {
-                Some(s) => w.u8(1).bytes(&s.encode(*cid)),
-                None => w.u8(0),
-            };
+                Some(s) => {
+                    out.push(1);
+                    encode_bytes(&s.encode(*cid), &mut out);
+                }
+                None => out.push(0),
+            }
             match &r.head {
-                Some(h) => w.u8(1).bytes(&h.encode()),
-                None => w.u8(0),
-            };
-            w.epoch(r.head_epoch);
+                Some(h) => {
+                    out.push(1);
+                    encode_bytes(&h.encode(), &mut out);
+                }
+                None => out.push(0),
+            }
+            r.head_epoch.encode_to(&mut out);
         }
-        let plain = w.finish();
-        self.platform.seal(&plain)
+        self.platform.seal(&out)
     }
 
     pub(crate) fn bug(&self, b: Bug) -> bool {
@@ -550,7 +566,7 @@ impl<P: Platform> Enclave<P> {
 
     fn on_chain(&mut self, tx: ChainTx, out: &mut Out) -> Result<(), Rejection> {
         let cid = tx.cid;
-        let call = tx.call().map_err(codec::DecodeError::from)?;
+        let call = tx.call().map_err(DecodeError::from)?;
         let calldata = tx.calldata.clone();
         if !self.replicas.contains_key(&cid) {
             // Index 0 must be the creation, carrying the drawn pool.
@@ -709,6 +725,28 @@ impl<P: Platform> Enclave<P> {
         }
         out.dirty = true;
         Ok(())
+    }
+}
+
+impl From<pose_types::DecodeError> for Rejection {
+    fn from(e: pose_types::DecodeError) -> Self {
+        Rejection::Malformed(e.into())
+    }
+}
+
+/// Reads an optional part of the sealed state: `0`, or `1` followed by its encoding with a
+/// `u32` length (at most [`limits::STATE_FIELD_BYTES_MAX`]).
+fn sealed_part<'a>(
+    r: &mut Reader<'a>,
+    what: &'static str,
+) -> Result<Option<&'a [u8]>, pose_types::DecodeError> {
+    match u8::decode_from(r)? {
+        0 => Ok(None),
+        1 => Ok(Some(r.bytes(what, limits::STATE_FIELD_BYTES_MAX)?)),
+        tag => Err(pose_types::DecodeError::InvalidTag {
+            what: "option",
+            tag: tag.into(),
+        }),
     }
 }
 

@@ -1,9 +1,15 @@
-//! Every bound the enclave enforces, in one place, with units in the names.
+//! Every bound the enclave enforces, in one place, with units in the names. The bounds of the
+//! wire format itself live in [`pose_types::limits`] and are re-exported here.
 
-/// Largest encoded message or sealed blob the enclave accepts, in bytes.
-pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
-/// Largest user input (plaintext), in bytes.
-pub const INPUT_BYTES_MAX: usize = 16 * 1024;
+pub use pose_types::limits::{
+    INPUT_BYTES_MAX, MESSAGE_BYTES_MAX, REQUEST_BODY_BYTES_MAX, SIGNATURE_FIELD_BYTES_MAX,
+};
+
+/// Largest variable-length byte field of the enclave's sealed state (storage keys and values,
+/// recorded outputs, contract code, chain transactions), in bytes.
+pub const STATE_FIELD_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
+/// Largest attestation of a pool member (a vendor signature), in bytes.
+pub const ATTESTATION_BYTES_MAX: usize = SIGNATURE_FIELD_BYTES_MAX;
 /// Most requests the executor queues before refusing new ones.
 pub const QUEUE_REQUESTS_MAX: usize = 1024;
 /// Most requests folded into one state update (batching).

@@ -4,12 +4,59 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pose_runtime::ContractState;
-use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
+use pose_types::codec::{encode_bytes, encode_count};
+use pose_types::wire::sha256;
+use pose_types::{Address, ContractId, Decode, Encode, Epoch, Hash32, Reader, Seq};
 
 use crate::chain::{ChainTx, Member, Params, PayoutLine};
-use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::{CHAIN_LOG_MAX, LIST_ITEMS_MAX, POOL_MEMBERS_MAX};
-use crate::wire::sha256;
+use crate::decode::DecodeError;
+use crate::limits::{CHAIN_LOG_MAX, LIST_ITEMS_MAX, POOL_MEMBERS_MAX, STATE_FIELD_BYTES_MAX};
+
+/// The version byte that starts an encoded [`AppState`].
+const APP_STATE_VERSION: u8 = 1;
+
+/// Reads a variable-length byte field of the sealed state.
+fn state_bytes(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<u8>, pose_types::DecodeError> {
+    Ok(r.bytes(what, STATE_FIELD_BYTES_MAX)?.to_vec())
+}
+
+/// Inserts a decoded map entry, refusing a key not above every key before it: encodings
+/// list map entries in strictly increasing key order, so each map has one encoding.
+fn insert_in_order<K: Ord, V>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    value: V,
+    what: &'static str,
+) -> Result<(), pose_types::DecodeError> {
+    if map.last_key_value().is_some_and(|(last, _)| *last >= key) {
+        return Err(pose_types::DecodeError::Unordered { what });
+    }
+    map.insert(key, value);
+    Ok(())
+}
+
+/// [`insert_in_order`] for sets.
+fn insert_in_order_set<K: Ord>(
+    set: &mut BTreeSet<K>,
+    key: K,
+    what: &'static str,
+) -> Result<(), pose_types::DecodeError> {
+    if set.last().is_some_and(|last| *last >= key) {
+        return Err(pose_types::DecodeError::Unordered { what });
+    }
+    set.insert(key);
+    Ok(())
+}
+
+/// Reads a count of at most `max` items of at least `min_item_bytes` each.
+fn count(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    max: usize,
+    min_item_bytes: usize,
+) -> Result<usize, pose_types::DecodeError> {
+    r.count(what, max, min_item_bytes)
+}
 
 /// A contract's phase as the chain records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,108 +113,132 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Canonical encoding.
+    /// Canonical encoding: a version byte (1), then `seq`, the storage (`u32` count, then
+    /// key and value with `u32` lengths, in key order), the balances (count, then address and
+    /// `u128`), `chain_pos`, `tx_hash`, `block_number`, `block_time_secs`, the request records
+    /// (count, then user, nonce, applied seq, request digest, output), the challenges (count,
+    /// then id and an optional `(user, nonce)`), `next_payout_nonce`, the pending payouts
+    /// (count, then nonce, recipient, amount), the two wei sums and the `terminated` flag.
+    /// Maps are written in key order, so equal states have equal encodings.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.u8(1).seq(self.seq);
-        w.len(self.contract.storage.len());
+        let mut out = vec![APP_STATE_VERSION];
+        self.seq.encode_to(&mut out);
+        encode_count(self.contract.storage.len(), &mut out);
         for (k, v) in &self.contract.storage {
-            w.bytes(k).bytes(v);
+            encode_bytes(k, &mut out);
+            encode_bytes(v, &mut out);
         }
-        w.len(self.contract.balances.len());
+        encode_count(self.contract.balances.len(), &mut out);
         for (a, b) in &self.contract.balances {
-            w.addr(a).u128(*b);
+            a.encode_to(&mut out);
+            b.encode_to(&mut out);
         }
-        w.u64(self.chain_pos).hash(&self.tx_hash);
-        w.u64(self.block_number).u64(self.block_time_secs);
-        w.len(self.requests.len());
+        self.chain_pos.encode_to(&mut out);
+        self.tx_hash.encode_to(&mut out);
+        self.block_number.encode_to(&mut out);
+        self.block_time_secs.encode_to(&mut out);
+        encode_count(self.requests.len(), &mut out);
         for ((u, n), r) in &self.requests {
-            w.addr(u).u64(*n).seq(r.applied_seq).hash(&r.request_digest);
-            w.bytes(&r.output);
+            u.encode_to(&mut out);
+            n.encode_to(&mut out);
+            r.applied_seq.encode_to(&mut out);
+            r.request_digest.encode_to(&mut out);
+            encode_bytes(&r.output, &mut out);
         }
-        w.len(self.challenges.len());
+        encode_count(self.challenges.len(), &mut out);
         for (id, c) in &self.challenges {
-            w.u64(*id);
+            id.encode_to(&mut out);
             match c {
-                Some((u, n)) => w.u8(1).addr(u).u64(*n),
-                None => w.u8(0),
-            };
+                None => out.push(0),
+                Some((u, n)) => {
+                    out.push(1);
+                    u.encode_to(&mut out);
+                    n.encode_to(&mut out);
+                }
+            }
         }
-        w.u64(self.next_payout_nonce)
-            .len(self.pending_payouts.len());
+        self.next_payout_nonce.encode_to(&mut out);
+        encode_count(self.pending_payouts.len(), &mut out);
         for (n, p) in &self.pending_payouts {
-            w.u64(*n).addr(&p.to).u128(p.amount_wei);
+            n.encode_to(&mut out);
+            p.to.encode_to(&mut out);
+            p.amount_wei.encode_to(&mut out);
         }
-        w.u128(self.deposits_credited_wei)
-            .u128(self.payouts_decided_wei);
-        w.u8(self.terminated as u8);
-        w.finish()
+        self.deposits_credited_wei.encode_to(&mut out);
+        self.payouts_decided_wei.encode_to(&mut out);
+        self.terminated.encode_to(&mut out);
+        out
     }
 
-    /// Decodes [`AppState::encode`] output.
+    /// Decodes [`AppState::encode`] output. Map entries must come in strictly increasing key
+    /// order (as `encode` writes them), so the encoding stays canonical.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
+        let s = Self::decode_fields(&mut r)?;
+        r.finish()?;
+        Ok(s)
+    }
+
+    fn decode_fields(r: &mut Reader<'_>) -> Result<Self, pose_types::DecodeError> {
         let mut s = AppState::default();
-        match r.u8()? {
-            1 => {}
-            t => return Err(DecodeError::UnknownTag(t, "state version")),
+        let version = u8::decode_from(r)?;
+        if version != APP_STATE_VERSION {
+            return Err(pose_types::DecodeError::UnsupportedVersion {
+                got: version,
+                supported: APP_STATE_VERSION,
+            });
         }
-        s.seq = r.seq()?;
-        let n = r.len(usize::MAX)?;
-        for _ in 0..n {
-            let k = r.bytes()?;
-            let v = r.bytes()?;
-            s.contract.storage.insert(k, v);
+        s.seq = Seq::decode_from(r)?;
+        for _ in 0..count(r, "storage", usize::MAX, 8)? {
+            let k = state_bytes(r, "storage key")?;
+            let v = state_bytes(r, "storage value")?;
+            insert_in_order(&mut s.contract.storage, k, v, "storage")?;
         }
-        let n = r.len(usize::MAX)?;
-        for _ in 0..n {
-            let a = r.addr()?;
-            let b = r.u128()?;
-            s.contract.balances.insert(a, b);
+        for _ in 0..count(r, "balances", usize::MAX, 20 + 16)? {
+            let a = Address::decode_from(r)?;
+            let b = u128::decode_from(r)?;
+            insert_in_order(&mut s.contract.balances, a, b, "balances")?;
         }
-        s.chain_pos = r.u64()?;
-        s.tx_hash = r.hash()?;
-        s.block_number = r.u64()?;
-        s.block_time_secs = r.u64()?;
-        let n = r.len(usize::MAX)?;
-        for _ in 0..n {
-            let u = r.addr()?;
-            let nonce = r.u64()?;
+        s.chain_pos = u64::decode_from(r)?;
+        s.tx_hash = Hash32::decode_from(r)?;
+        s.block_number = u64::decode_from(r)?;
+        s.block_time_secs = u64::decode_from(r)?;
+        for _ in 0..count(r, "requests", usize::MAX, 20 + 8 + 8 + 32 + 4)? {
+            let u = Address::decode_from(r)?;
+            let nonce = u64::decode_from(r)?;
             let rec = Record {
-                applied_seq: r.seq()?,
-                request_digest: r.hash()?,
-                output: r.bytes()?,
+                applied_seq: Seq::decode_from(r)?,
+                request_digest: Hash32::decode_from(r)?,
+                output: state_bytes(r, "recorded output")?,
             };
-            s.requests.insert((u, nonce), rec);
+            insert_in_order(&mut s.requests, (u, nonce), rec, "requests")?;
         }
-        let n = r.len(usize::MAX)?;
-        for _ in 0..n {
-            let id = r.u64()?;
-            let c = match r.u8()? {
+        for _ in 0..count(r, "challenges", usize::MAX, 8 + 1)? {
+            let id = u64::decode_from(r)?;
+            let c = match u8::decode_from(r)? {
                 0 => None,
-                1 => Some((r.addr()?, r.u64()?)),
-                t => return Err(DecodeError::UnknownTag(t, "option")),
+                1 => Some((Address::decode_from(r)?, u64::decode_from(r)?)),
+                tag => {
+                    return Err(pose_types::DecodeError::InvalidTag {
+                        what: "option",
+                        tag: tag.into(),
+                    })
+                }
             };
-            s.challenges.insert(id, c);
+            insert_in_order(&mut s.challenges, id, c, "challenges")?;
         }
-        s.next_payout_nonce = r.u64()?;
-        let n = r.len(usize::MAX)?;
-        for _ in 0..n {
-            let nonce = r.u64()?;
+        s.next_payout_nonce = u64::decode_from(r)?;
+        for _ in 0..count(r, "pending payouts", usize::MAX, 8 + 20 + 16)? {
+            let nonce = u64::decode_from(r)?;
             let p = PayoutLine {
-                to: r.addr()?,
-                amount_wei: r.u128()?,
+                to: Address::decode_from(r)?,
+                amount_wei: u128::decode_from(r)?,
             };
-            s.pending_payouts.insert(nonce, p);
+            insert_in_order(&mut s.pending_payouts, nonce, p, "pending payouts")?;
         }
-        s.deposits_credited_wei = r.u128()?;
-        s.payouts_decided_wei = r.u128()?;
-        s.terminated = match r.u8()? {
-            0 => false,
-            1 => true,
-            t => return Err(DecodeError::UnknownTag(t, "bool")),
-        };
-        r.end()?;
+        s.deposits_credited_wei = u128::decode_from(r)?;
+        s.payouts_decided_wei = u128::decode_from(r)?;
+        s.terminated = bool::decode_from(r)?;
         Ok(s)
     }
 
@@ -193,29 +264,37 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Canonical encoding.
+    /// Canonical encoding: `cid || state_key || input_secret || input_public || random_seed
+    /// || code (u32 length)`. The contract id binds the secrets to their contract.
     pub fn encode(&self, cid: ContractId) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.cid(cid).fixed(&self.state_key).fixed(&self.input_secret);
-        w.fixed(&self.input_public)
-            .fixed(&self.random_seed)
-            .bytes(&self.code);
-        w.finish()
+        let mut out = Vec::new();
+        cid.encode_to(&mut out);
+        self.state_key.encode_to(&mut out);
+        self.input_secret.encode_to(&mut out);
+        self.input_public.encode_to(&mut out);
+        self.random_seed.encode_to(&mut out);
+        encode_bytes(&self.code, &mut out);
+        out
     }
+
     /// Decodes [`Secrets::encode`] output for contract `cid`.
     pub fn decode(bytes: &[u8], cid: ContractId) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        if r.cid()? != cid {
-            return Err(DecodeError::UnknownTag(0, "secrets for another contract"));
+        let found = ContractId::decode_from(&mut r)?;
+        if found != cid {
+            return Err(DecodeError::SecretsForAnotherContract {
+                expected: cid,
+                found,
+            });
         }
         let s = Secrets {
-            state_key: r.b32()?,
-            input_secret: r.b32()?,
-            input_public: r.b32()?,
-            random_seed: r.b32()?,
-            code: r.bytes()?,
+            state_key: r.take_array()?,
+            input_secret: r.take_array()?,
+            input_public: r.take_array()?,
+            random_seed: r.take_array()?,
+            code: state_bytes(&mut r, "contract code")?,
         };
-        r.end()?;
+        r.finish()?;
         Ok(s)
     }
 }
@@ -275,87 +354,106 @@ impl View {
         self.pool.iter().any(|m| &m.address == a)
     }
 
-    pub(crate) fn write(&self, w: &mut Writer) {
-        w.hash(&self.code_hash);
-        w.u8(self.params.pool_size)
-            .u32(self.params.response_period_secs)
-            .u32(self.params.member_response_period_secs)
-            .u16(self.params.confirmations);
-        w.len(self.pool.len());
+    /// Appends the view's canonical encoding (part of the sealed state): `code_hash`, the
+    /// params (`u8`, `u32`, `u32`, `u16`), the pool (count, members), `exec_idx` (`u64`),
+    /// `epoch`, the phase (tag 0 creation, 1 executing, 2 terminated), the optional contract
+    /// key, `genesis`, the log (count, then per transaction its `txHash` and its encoding with
+    /// a `u32` length), the open challenges, the member challenges and the withdrawn nonces
+    /// (each a count, then the entries in increasing key order) and `block_time_secs`.
+    pub(crate) fn encode_to(&self, out: &mut Vec<u8>) {
+        self.code_hash.encode_to(out);
+        self.params.pool_size.encode_to(out);
+        self.params.response_period_secs.encode_to(out);
+        self.params.member_response_period_secs.encode_to(out);
+        self.params.confirmations.encode_to(out);
+        encode_count(self.pool.len(), out);
         for m in &self.pool {
-            m.write(w);
+            m.encode_to(out);
         }
-        w.u64(self.exec_idx as u64).epoch(self.epoch);
-        w.u8(self.phase as u8);
-        match &self.contract_key {
-            Some(k) => w.u8(1).fixed(k),
-            None => w.u8(0),
-        };
-        w.hash(&self.genesis).len(self.hashes.len());
+        (self.exec_idx as u64).encode_to(out);
+        self.epoch.encode_to(out);
+        out.push(match self.phase {
+            Phase::Creation => 0,
+            Phase::Executing => 1,
+            Phase::Terminated => 2,
+        });
+        self.contract_key.encode_to(out);
+        self.genesis.encode_to(out);
+        encode_count(self.hashes.len(), out);
         for (h, tx) in self.hashes.iter().zip(&self.log) {
-            w.hash(h).bytes(&tx.encode());
+            h.encode_to(out);
+            encode_bytes(&tx.encode(), out);
         }
-        w.len(self.open_challenges.len());
+        encode_count(self.open_challenges.len(), out);
         for c in &self.open_challenges {
-            w.u64(*c);
+            c.encode_to(out);
         }
-        w.len(self.member_challenges.len());
+        encode_count(self.member_challenges.len(), out);
         for (a, d) in &self.member_challenges {
-            w.addr(a).u64(*d);
+            a.encode_to(out);
+            d.encode_to(out);
         }
-        w.len(self.withdrawn.len());
+        encode_count(self.withdrawn.len(), out);
         for n in &self.withdrawn {
-            w.u64(*n);
+            n.encode_to(out);
         }
-        w.u64(self.block_time_secs);
+        self.block_time_secs.encode_to(out);
     }
 
-    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let code_hash = r.hash()?;
+    /// Reads a view written by [`View::encode_to`].
+    pub(crate) fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let code_hash = Hash32::decode_from(r)?;
         let params = Params {
-            pool_size: r.u8()?,
-            response_period_secs: r.u32()?,
-            member_response_period_secs: r.u32()?,
-            confirmations: r.u16()?,
+            pool_size: u8::decode_from(r)?,
+            response_period_secs: u32::decode_from(r)?,
+            member_response_period_secs: u32::decode_from(r)?,
+            confirmations: u16::decode_from(r)?,
         };
-        let n = r.len(POOL_MEMBERS_MAX)?;
+        let n = count(r, "pool", POOL_MEMBERS_MAX, Member::MIN_ENCODED_BYTES)?;
         let mut pool = Vec::with_capacity(n);
         for _ in 0..n {
-            pool.push(Member::read(r)?);
+            pool.push(Member::decode_from(r)?);
         }
-        let exec_idx = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-        let epoch = r.epoch()?;
-        let phase = match r.u8()? {
+        let exec_idx = usize::try_from(u64::decode_from(r)?).unwrap_or(usize::MAX);
+        let epoch = Epoch::decode_from(r)?;
+        let phase = match u8::decode_from(r)? {
             0 => Phase::Creation,
             1 => Phase::Executing,
             2 => Phase::Terminated,
-            t => return Err(DecodeError::UnknownTag(t, "phase")),
+            tag => {
+                return Err(pose_types::DecodeError::InvalidTag {
+                    what: "phase",
+                    tag: tag.into(),
+                }
+                .into())
+            }
         };
-        let contract_key = match r.u8()? {
-            0 => None,
-            1 => Some(r.b32()?),
-            t => return Err(DecodeError::UnknownTag(t, "option")),
-        };
-        let genesis = r.hash()?;
-        let n = r.len(CHAIN_LOG_MAX)?;
+        let contract_key = Option::<[u8; 32]>::decode_from(r)?;
+        let genesis = Hash32::decode_from(r)?;
+        let n = count(r, "chain log", CHAIN_LOG_MAX, 32 + 4)?;
         let mut hashes = Vec::with_capacity(n);
         let mut log = Vec::with_capacity(n);
         for _ in 0..n {
-            hashes.push(r.hash()?);
-            log.push(ChainTx::decode(&r.bytes()?)?);
+            hashes.push(Hash32::decode_from(r)?);
+            log.push(ChainTx::decode(&state_bytes(r, "chain transaction")?)?);
         }
         let mut open_challenges = BTreeSet::new();
-        for _ in 0..r.len(LIST_ITEMS_MAX)? {
-            open_challenges.insert(r.u64()?);
+        for _ in 0..count(r, "open challenges", LIST_ITEMS_MAX, 8)? {
+            insert_in_order_set(
+                &mut open_challenges,
+                u64::decode_from(r)?,
+                "open challenges",
+            )?;
         }
         let mut member_challenges = BTreeMap::new();
-        for _ in 0..r.len(POOL_MEMBERS_MAX)? {
-            let a = r.addr()?;
-            member_challenges.insert(a, r.u64()?);
+        for _ in 0..count(r, "member challenges", POOL_MEMBERS_MAX, 20 + 8)? {
+            let a = Address::decode_from(r)?;
+            let d = u64::decode_from(r)?;
+            insert_in_order(&mut member_challenges, a, d, "member challenges")?;
         }
         let mut withdrawn = BTreeSet::new();
-        for _ in 0..r.len(usize::MAX)? {
-            withdrawn.insert(r.u64()?);
+        for _ in 0..count(r, "withdrawn payouts", usize::MAX, 8)? {
+            insert_in_order_set(&mut withdrawn, u64::decode_from(r)?, "withdrawn payouts")?;
         }
         Ok(View {
             code_hash,
@@ -371,7 +469,7 @@ impl View {
             open_challenges,
             member_challenges,
             withdrawn,
-            block_time_secs: r.u64()?,
+            block_time_secs: u64::decode_from(r)?,
         })
     }
 }
@@ -407,5 +505,45 @@ mod tests {
         s.terminated = true;
         assert_eq!(AppState::decode(&s.encode()).unwrap(), s);
         let _ = Epoch(0);
+    }
+
+    #[test]
+    fn map_entries_out_of_key_order_are_refused() {
+        let mut s = AppState::default();
+        s.contract.balances.insert(Address([1; 20]), 7);
+        s.contract.balances.insert(Address([2; 20]), 8);
+        let mut bytes = s.encode();
+        // version, seq, empty storage count, balances count: then the two entries.
+        let first = 1 + 8 + 4 + 4;
+        let entry = 20 + 16;
+        let (a, b) = bytes[first..first + 2 * entry].split_at(entry);
+        let swapped = [b, a].concat();
+        bytes[first..first + 2 * entry].copy_from_slice(&swapped);
+        assert_eq!(
+            AppState::decode(&bytes),
+            Err(DecodeError::Codec(pose_types::DecodeError::Unordered {
+                what: "balances"
+            }))
+        );
+    }
+
+    #[test]
+    fn secrets_name_their_contract() {
+        let s = Secrets {
+            state_key: [1; 32],
+            input_secret: [2; 32],
+            input_public: [3; 32],
+            random_seed: [4; 32],
+            code: vec![5; 10],
+        };
+        let bytes = s.encode(ContractId(9));
+        assert_eq!(Secrets::decode(&bytes, ContractId(9)), Ok(s));
+        assert_eq!(
+            Secrets::decode(&bytes, ContractId(8)),
+            Err(DecodeError::SecretsForAnotherContract {
+                expected: ContractId(8),
+                found: ContractId(9)
+            })
+        );
     }
 }

@@ -50,6 +50,13 @@ pub enum DecodeError {
         /// The tag found.
         tag: u64,
     },
+    /// The entries of a map or set are not in strictly increasing key order (an encoding
+    /// writes them in order, each key once).
+    #[error("{what}: entries not in strictly increasing key order")]
+    Unordered {
+        /// Which kind of field.
+        what: &'static str,
+    },
     /// The message was written for a wire version this code does not read.
     #[error("unsupported wire version {got}; this build reads version {supported}")]
     UnsupportedVersion {
@@ -124,6 +131,25 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
 
+    /// Reads a `u32` length prefix of at most `max` bytes and consumes that many bytes: the
+    /// decoding of a variable-length byte field kept as a plain slice or `Vec<u8>` (the
+    /// counterpart of [`encode_bytes`]).
+    pub fn bytes(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+        let len = self.length_prefix(what, max, 1)?;
+        self.take(len)
+    }
+
+    /// Reads a `u32` item count of at most `max` items, each at least `min_item_bytes` long
+    /// (the counterpart of [`encode_count`]); the items follow.
+    pub fn count(
+        &mut self,
+        what: &'static str,
+        max: usize,
+        min_item_bytes: usize,
+    ) -> Result<usize, DecodeError> {
+        self.length_prefix(what, max, min_item_bytes)
+    }
+
     /// Succeeds only if the whole input was consumed.
     pub fn finish(self) -> Result<(), DecodeError> {
         if self.input.is_empty() {
@@ -134,6 +160,26 @@ impl<'a> Reader<'a> {
             })
         }
     }
+}
+
+/// Appends `bytes` with its `u32` length prefix: the encoding of a variable-length byte field
+/// kept as a plain `Vec<u8>` (its decoder, [`Reader::bytes`], checks the field's maximum).
+///
+/// # Panics
+/// If `bytes` is longer than `u32::MAX`; every field maximum in [`crate::limits`] is far
+/// below that, so such a value could never be decoded anyway.
+pub fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    encode_count(bytes.len(), out);
+    out.extend_from_slice(bytes);
+}
+
+/// Appends the `u32` item count of a list (the items follow, encoded one after another).
+///
+/// # Panics
+/// If `count` exceeds `u32::MAX` (see [`encode_bytes`]).
+pub fn encode_count(count: usize, out: &mut Vec<u8>) {
+    let count = u32::try_from(count).expect("a length prefix fits in u32");
+    count.encode_to(out);
 }
 
 /// A value with a canonical encoding.

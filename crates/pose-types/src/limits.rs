@@ -1,63 +1,30 @@
-//! Every maximum the wire format enforces, in one place.
+//! Every maximum the wire format enforces, in one place, with units in the names.
 //!
 //! A decoder refuses any length prefix above the maximum of its field before it reads or
 //! allocates anything, so the memory a decode uses is bounded by the input length and by these
-//! numbers. Relations between the limits are checked at compile time.
+//! numbers. Relations between the limits are checked at compile time. `pose-enclave` adds the
+//! bounds of its own state (queue, batch, pool, chain log) in its `limits` module.
 
-/// The wire format version this crate writes and the only one it reads.
-pub const WIRE_VERSION: u8 = 1;
+/// Largest encoded [`crate::wire::Message`] a decoder accepts (and a node relays), in bytes.
+/// Also the maximum of the messages' variable-length fields that have no smaller one of
+/// their own (reply outputs, state ciphertexts, sealed secrets, contract code).
+pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
 
-/// Largest contract code (a Wasm module) carried in a creation offer or a state transfer.
-pub const CODE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Largest user input (plaintext, before it is sealed to the contract key), in bytes.
+pub const INPUT_BYTES_MAX: usize = 16 * 1024;
 
-/// Largest encrypted user input (request or query ciphertext).
-pub const INPUT_CIPHERTEXT_BYTES_MAX: usize = 1024 * 1024;
+/// What sealing adds to an input at most, in bytes: the 32-byte reply key, the sealed box's
+/// ephemeral key, nonce and tag, with room to spare.
+pub const SEALED_INPUT_OVERHEAD_BYTES_MAX: usize = 256;
 
-/// Largest encrypted output returned to a user.
-pub const OUTPUT_CIPHERTEXT_BYTES_MAX: usize = 1024 * 1024;
+/// Largest sealed request body ([`crate::wire::Request::body`]), in bytes.
+pub const REQUEST_BODY_BYTES_MAX: usize = INPUT_BYTES_MAX + SEALED_INPUT_OVERHEAD_BYTES_MAX;
 
-/// Largest encrypted contract state (full state or delta) in an update or a transfer.
-pub const STATE_CIPHERTEXT_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-/// Largest sealed box carrying the contract keys to one pool member.
-pub const KEYS_CIPHERTEXT_BYTES_MAX: usize = 1024;
-
-/// Most request digests one state update may cover (a batch).
-pub const REQUESTS_PER_UPDATE_MAX: usize = 1024;
-
-/// Most deposits one state update may credit.
-pub const DEPOSITS_PER_UPDATE_MAX: usize = 256;
-
-/// Most on-chain challenges one state update may answer.
-pub const CHALLENGES_PER_UPDATE_MAX: usize = 256;
-
-/// Largest payload of a signed envelope (one encoded message).
-pub const PAYLOAD_BYTES_MAX: usize = 24 * 1024 * 1024;
-
-/// Largest encoded message of any kind, envelope included.
-pub const MESSAGE_BYTES_MAX: usize = 25 * 1024 * 1024;
-
-/// Bytes of a recoverable secp256k1 signature `r || s || v`.
-pub const SIGNATURE_BYTES: usize = 65;
-
-/// Upper bound of the fixed-size fields of a state update or state transfer besides its
-/// variable parts (ids, hashes, counters, tags, prefixes), generous on purpose.
-const FIXED_FIELDS_BYTES_MAX: usize = 1024;
+/// Largest signature field of a message, in bytes (a recoverable secp256k1 signature takes
+/// 65; the field is opaque here and checked by whoever verifies it).
+pub const SIGNATURE_FIELD_BYTES_MAX: usize = 128;
 
 // Every length prefix is a u32.
 const _: () = assert!(MESSAGE_BYTES_MAX <= u32::MAX as usize);
-// The largest message fits in a signed envelope's payload.
-const _: () = assert!(
-    STATE_CIPHERTEXT_BYTES_MAX
-        + CODE_BYTES_MAX
-        + KEYS_CIPHERTEXT_BYTES_MAX
-        + REQUESTS_PER_UPDATE_MAX * 32
-        + DEPOSITS_PER_UPDATE_MAX * (20 + 16 + 32)
-        + CHALLENGES_PER_UPDATE_MAX * 8
-        + FIXED_FIELDS_BYTES_MAX
-        <= PAYLOAD_BYTES_MAX
-);
-// A signed envelope (version, kind, sender, prefix, payload, signature) fits in a message.
-const _: () = assert!(PAYLOAD_BYTES_MAX + 2 + 20 + 4 + SIGNATURE_BYTES <= MESSAGE_BYTES_MAX);
-// An input never exceeds what a state update may carry.
-const _: () = assert!(INPUT_CIPHERTEXT_BYTES_MAX <= STATE_CIPHERTEXT_BYTES_MAX);
+// A request with the largest body and signature fits in a message.
+const _: () = assert!(REQUEST_BODY_BYTES_MAX + SIGNATURE_FIELD_BYTES_MAX + 64 <= MESSAGE_BYTES_MAX);

@@ -1,31 +1,28 @@
-//! Property tests of the canonical encoding: every message round-trips, decoding arbitrary
-//! bytes never panics, and any byte string that decodes re-encodes to exactly itself.
+//! Property tests of the canonical encoding of the wire messages: every message round-trips,
+//! decoding arbitrary or mutated bytes never panics, and any byte string that decodes
+//! re-encodes to exactly itself.
 
+use pose_types::wire::{Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
 use pose_types::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-fn bytes<const MAX: usize>() -> impl Strategy<Value = BoundedBytes<MAX>> {
-    vec(any::<u8>(), 0..48.min(MAX + 1)).prop_map(|v| BoundedBytes::new(v).unwrap())
+/// Opaque bytes (ciphertexts, code, signatures), short so the cases stay fast.
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..48)
 }
-
-fn list<T: core::fmt::Debug, const MAX: usize>(
-    item: impl Strategy<Value = T>,
-) -> impl Strategy<Value = BoundedVec<T, MAX>> {
-    vec(item, 0..5.min(MAX + 1)).prop_map(|v| BoundedVec::new(v).unwrap())
+/// A signature field: usually 65 bytes, sometimes any length up to the field's maximum.
+fn sig() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => vec(any::<u8>(), 65),
+        1 => vec(any::<u8>(), 0..=limits::SIGNATURE_FIELD_BYTES_MAX),
+    ]
 }
-
 fn address() -> impl Strategy<Value = Address> {
     any::<[u8; 20]>().prop_map(Address)
 }
 fn hash() -> impl Strategy<Value = Hash32> {
     any::<[u8; 32]>().prop_map(Hash32)
-}
-fn enc_key() -> impl Strategy<Value = EncPublicKey> {
-    any::<[u8; 32]>().prop_map(EncPublicKey)
-}
-fn sig() -> impl Strategy<Value = SignatureBytes> {
-    vec(any::<u8>(), 65).prop_map(|v| SignatureBytes(v.try_into().unwrap()))
 }
 fn cid() -> impl Strategy<Value = ContractId> {
     any::<u64>().prop_map(ContractId)
@@ -36,260 +33,125 @@ fn epoch() -> impl Strategy<Value = Epoch> {
 fn seq() -> impl Strategy<Value = Seq> {
     any::<u64>().prop_map(Seq)
 }
+fn nonce24() -> impl Strategy<Value = [u8; 24]> {
+    any::<[u8; 24]>()
+}
 
 fn request() -> impl Strategy<Value = Request> {
-    (cid(), bytes(), enc_key(), any::<u64>(), address(), sig()).prop_map(
-        |(cid, encrypted_input, reply_key, nonce, user, signature)| Request {
-            cid,
-            encrypted_input,
-            reply_key,
-            nonce,
-            user,
-            signature,
-        },
-    )
-}
-
-fn query() -> impl Strategy<Value = Query> {
-    request().prop_map(|r| Query {
-        cid: r.cid,
-        encrypted_input: r.encrypted_input,
-        reply_key: r.reply_key,
-        nonce: r.nonce,
-        user: r.user,
-        signature: r.signature,
-    })
-}
-
-fn query_reply() -> impl Strategy<Value = QueryReply> {
-    (cid(), epoch(), seq(), hash(), hash(), bytes()).prop_map(
-        |(cid, epoch, seq, state_hash, query_digest, encrypted_output)| QueryReply {
-            cid,
-            epoch,
-            seq,
-            state_hash,
-            query_digest,
-            encrypted_output,
-        },
-    )
-}
-
-fn chain_facts() -> impl Strategy<Value = ChainFacts> {
-    let deposit =
-        (address(), any::<u128>(), hash()).prop_map(|(depositor, a, tx_hash)| DepositCredit {
-            depositor,
-            amount: Amount(a),
-            tx_hash,
-        });
     (
+        cid(),
+        address(),
         any::<u64>(),
-        any::<u64>(),
-        hash(),
-        list(deposit),
-        list(any::<u64>()),
+        any::<bool>(),
+        bytes(),
+        sig(),
+    )
+        .prop_map(|(cid, user, nonce, query, body, sig)| Request {
+            cid,
+            user,
+            nonce,
+            kind: if query {
+                RequestKind::Query
+            } else {
+                RequestKind::Call
+            },
+            body,
+            sig,
+        })
+}
+
+fn reply() -> impl Strategy<Value = Reply> {
+    (
+        (cid(), address(), any::<u64>(), hash(), epoch()),
+        (seq(), seq(), hash(), bytes(), address(), sig()),
     )
         .prop_map(
-            |(block_number, block_time_secs, tx_hash, deposits, challenge_ids)| ChainFacts {
-                block_number,
-                block_time_secs,
-                tx_hash,
-                deposits,
-                challenge_ids,
+            |(
+                (cid, user, nonce, request_digest, epoch),
+                (applied_seq, seq, state_hash, output, executor, sig),
+            )| Reply {
+                cid,
+                user,
+                nonce,
+                request_digest,
+                epoch,
+                applied_seq,
+                seq,
+                state_hash,
+                output,
+                executor,
+                sig,
             },
         )
 }
 
-fn state_update() -> impl Strategy<Value = StateUpdate> {
-    let payload = prop_oneof![
-        bytes().prop_map(StatePayload::Full),
-        bytes().prop_map(StatePayload::Delta)
-    ];
+fn update() -> impl Strategy<Value = Update> {
     (
-        (cid(), epoch(), seq(), hash(), hash()),
-        payload,
-        list(hash()),
-        chain_facts(),
+        (cid(), epoch(), seq(), hash(), hash(), any::<u64>(), hash()),
+        (any::<bool>(), nonce24(), bytes(), bytes(), address(), sig()),
     )
         .prop_map(
             |(
-                (cid, epoch, seq, prev_state_hash, new_state_hash),
+                (cid, epoch, seq, prev_hash, new_hash, chain_pos, tx_hash),
+                (sync, nonce, state, secrets, sender, sig),
+            )| Update {
+                cid,
+                epoch,
+                seq,
+                prev_hash,
+                new_hash,
+                chain_pos,
+                tx_hash,
+                kind: if sync {
+                    UpdateKind::Sync
+                } else {
+                    UpdateKind::Next
+                },
+                nonce,
                 state,
-                request_digests,
-                chain,
-            )| {
-                StateUpdate {
-                    cid,
-                    epoch,
-                    seq,
-                    prev_state_hash,
-                    new_state_hash,
-                    state,
-                    request_digests,
-                    chain,
-                }
+                secrets,
+                sender,
+                sig,
             },
         )
 }
 
 fn ack() -> impl Strategy<Value = Ack> {
-    (cid(), epoch(), seq(), hash()).prop_map(|(cid, epoch, seq, state_hash)| Ack {
-        cid,
-        epoch,
-        seq,
-        state_hash,
-    })
-}
-
-fn receipt() -> impl Strategy<Value = Receipt> {
-    (cid(), epoch(), seq(), hash(), hash(), hash(), sig()).prop_map(
-        |(cid, epoch, seq, request_digest, output_digest, state_hash, signature)| Receipt {
-            cid,
-            epoch,
-            seq,
-            request_digest,
-            output_digest,
-            state_hash,
-            signature,
-        },
-    )
-}
-
-fn reply() -> impl Strategy<Value = Reply> {
-    (receipt(), bytes()).prop_map(|(receipt, encrypted_output)| Reply {
-        receipt,
-        encrypted_output,
-    })
-}
-
-fn rejection() -> impl Strategy<Value = Rejection> {
     (
-        cid(),
-        address(),
-        any::<u64>(),
-        hash(),
-        proptest::sample::select(RejectCode::ALL.to_vec()),
-    )
-        .prop_map(|(cid, user, nonce, request_digest, code)| Rejection {
-            cid,
-            user,
-            nonce,
-            request_digest,
-            code,
-        })
-}
-
-fn creation_offer() -> impl Strategy<Value = CreationOffer> {
-    (
-        (cid(), address(), hash(), bytes(), enc_key()),
-        (bytes(), hash(), bytes(), hash()),
+        (cid(), epoch(), seq(), hash(), address(), nonce24()),
+        (proptest::option::of((hash(), sig())), sig()),
     )
         .prop_map(
-            |(
-                (cid, member, code_hash, code, contract_enc_key),
-                (sealed_keys, init_state_hash, encrypted_state, tx_hash),
-            )| CreationOffer {
+            |((cid, epoch, seq, state_hash, member, update_nonce), (accept, sig))| Ack {
                 cid,
-                member,
-                code_hash,
-                code,
-                contract_enc_key,
-                sealed_keys,
-                init_state_hash,
-                encrypted_state,
-                tx_hash,
-            },
-        )
-}
-
-fn acceptance() -> impl Strategy<Value = Acceptance> {
-    (cid(), address(), hash(), enc_key(), hash(), hash(), sig()).prop_map(
-        |(cid, member, code_hash, contract_enc_key, init_state_hash, tx_hash, signature)| {
-            Acceptance {
-                cid,
-                member,
-                code_hash,
-                contract_enc_key,
-                init_state_hash,
-                tx_hash,
-                signature,
-            }
-        },
-    )
-}
-
-fn state_transfer() -> impl Strategy<Value = StateTransfer> {
-    let reason = prop_oneof![
-        Just(TransferReason::ExecutorChange),
-        Just(TransferReason::NewMember),
-        Just(TransferReason::CatchUp)
-    ];
-    (
-        (cid(), address(), reason, epoch(), seq(), hash()),
-        (
-            hash(),
-            hash(),
-            proptest::option::of(bytes()),
-            proptest::option::of(bytes()),
-            bytes(),
-        ),
-    )
-        .prop_map(
-            |(
-                (cid, recipient, reason, epoch, seq, state_hash),
-                (tx_hash, code_hash, code, sealed_keys, encrypted_state),
-            )| StateTransfer {
-                cid,
-                recipient,
-                reason,
                 epoch,
                 seq,
                 state_hash,
-                tx_hash,
-                code_hash,
-                code,
-                sealed_keys,
-                encrypted_state,
+                member,
+                update_nonce,
+                accept,
+                sig,
             },
         )
 }
 
-fn sync_request() -> impl Strategy<Value = SyncRequest> {
-    (cid(), epoch(), seq(), hash()).prop_map(|(cid, epoch, have_seq, have_state_hash)| {
-        SyncRequest {
-            cid,
-            epoch,
-            have_seq,
-            have_state_hash,
-        }
+fn deploy() -> impl Strategy<Value = Deploy> {
+    (cid(), bytes(), bytes(), sig()).prop_map(|(cid, code, init_input, sig)| Deploy {
+        cid,
+        code,
+        init_input,
+        sig,
     })
 }
 
-/// Every message kind except the signed envelope.
-fn unsigned_message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        request().prop_map(Message::from),
-        query().prop_map(Message::from),
-        query_reply().prop_map(Message::from),
-        state_update().prop_map(Message::from),
-        ack().prop_map(Message::from),
-        reply().prop_map(Message::from),
-        rejection().prop_map(Message::from),
-        creation_offer().prop_map(Message::from),
-        acceptance().prop_map(Message::from),
-        state_transfer().prop_map(Message::from),
-        sync_request().prop_map(Message::from),
-    ]
-}
-
 fn message() -> impl Strategy<Value = Message> {
-    let signed = (address(), unsigned_message(), sig()).prop_map(|(sender, inner, signature)| {
-        Message::Signed(SignedEnvelope {
-            sender,
-            payload: PayloadBytes::new(inner.to_bytes()).unwrap(),
-            signature,
-        })
-    });
-    prop_oneof![10 => unsigned_message(), 1 => signed]
+    prop_oneof![
+        request().prop_map(Message::Request),
+        reply().prop_map(Message::Reply),
+        update().prop_map(Message::Update),
+        ack().prop_map(Message::Ack),
+        deploy().prop_map(Message::Deploy),
+    ]
 }
 
 /// Bytes near valid encodings: a valid message with a few bytes changed, cut or appended,
@@ -323,17 +185,23 @@ proptest! {
     #[test]
     fn every_message_round_trips(m in message()) {
         let b = m.to_bytes();
+        prop_assert_eq!(&m.encode(), &b);
         prop_assert_eq!(Message::from_bytes(&b), Ok(m.clone()));
-        if let Message::Signed(env) = &m {
-            let inner = env.message().unwrap();
-            prop_assert_eq!(inner.to_bytes(), env.payload.as_slice().to_vec());
+        if let Message::Request(r) = &m {
+            // The standalone request (as a challenge carries it) is the message minus its
+            // version and kind bytes.
+            prop_assert_eq!(&r.encode()[..], &b[2..]);
+            prop_assert_eq!(Request::decode(&r.encode()), Ok(r.clone()));
         }
     }
 
     #[test]
     fn decoding_arbitrary_bytes_never_panics_and_is_canonical(b in vec(any::<u8>(), 0..512)) {
         if let Ok(m) = Message::from_bytes(&b) {
-            prop_assert_eq!(m.to_bytes(), b);
+            prop_assert_eq!(m.to_bytes(), b.clone());
+        }
+        if let Ok(r) = Request::from_bytes(&b) {
+            prop_assert_eq!(r.to_bytes(), b);
         }
     }
 
@@ -346,8 +214,8 @@ proptest! {
 
     /// Every single-byte change of a valid encoding, at every position: it either fails to
     /// decode or decodes to a value whose encoding is exactly the changed bytes. This reaches
-    /// every tag byte (kind, option, state payload, transfer reason, reject code) and every
-    /// length prefix, which random flips hit only rarely.
+    /// every tag byte (version, kind, request kind, update kind, option) and every length
+    /// prefix, which random flips hit only rarely.
     #[test]
     fn every_single_byte_change_decodes_canonically_or_not_at_all(m in message()) {
         let b = m.to_bytes();
@@ -377,5 +245,16 @@ proptest! {
         let b = m.to_bytes();
         let keep = cut.index(b.len());
         prop_assert!(Message::from_bytes(&b[..keep]).is_err());
+    }
+
+    /// A signed digest changes with every field it covers, and not with the signature.
+    #[test]
+    fn digests_cover_every_signed_field(r in request(), other in sig()) {
+        let mut changed = r.clone();
+        changed.nonce = r.nonce.wrapping_add(1);
+        prop_assert_ne!(changed.digest(), r.digest());
+        let mut resigned = r.clone();
+        resigned.sig = other;
+        prop_assert_eq!(resigned.digest(), r.digest());
     }
 }
