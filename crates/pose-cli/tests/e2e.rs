@@ -183,6 +183,33 @@ async fn wait_paid(c: &PoseClient, before: U256) -> U256 {
     panic!("no payout reached {}", c.address());
 }
 
+/// Deploys token-escrow with `params` from `a` and credits `a` with a 1000-wei deposit.
+async fn funded_escrow(a: &PoseClient, params: PoseManager::Params) -> ContractId {
+    let cid = a
+        .deploy(&wasm("token_escrow"), &[], params)
+        .await
+        .expect("token-escrow deploys");
+    a.deposit(cid, 1_000).await.unwrap();
+    for _ in 0..60 {
+        if balance_of(a, cid, a.address()).await == 1_000 {
+            return cid;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("the deposit was never credited");
+}
+
+/// The contract's pool on the chain, executor rotation order.
+async fn pool_of(c: &PoseClient, cid: ContractId) -> Vec<Address> {
+    c.chain()
+        .pool(cid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(from_address)
+        .collect()
+}
+
 #[test]
 fn every_example_contract_runs_through_a_devnet() {
     let net = devnet(3);
@@ -307,12 +334,7 @@ fn killing_the_executor_changes_the_executor_and_loses_no_acknowledged_call() {
     rt.block_on(async {
         let a = net.user().await;
         let b = net.another_user().await;
-        let cid = a
-            .deploy(&wasm("token_escrow"), &[], params(3, 30, 5))
-            .await
-            .expect("deploys");
-        a.deposit(cid, 1_000).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cid = funded_escrow(&a, params(3, 30, 5)).await;
         a.call(cid, &op(1, &[&b.address().0, &u128_le(100)]))
             .await
             .expect("an acknowledged transfer");
@@ -365,34 +387,15 @@ fn a_silent_watchdog_is_replaced_and_the_new_member_catches_up() {
             .client(net.info["user_key"].as_str().unwrap(), 300)
             .await;
         let b = net.another_user().await;
-        let cid = a
-            .deploy(&wasm("token_escrow"), &[], params(3, 60, 5))
-            .await
-            .expect("deploys");
-        a.deposit(cid, 1_000).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let pool: Vec<Address> = a
-            .chain()
-            .pool(cid)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(from_address)
-            .collect();
+        let cid = funded_escrow(&a, params(3, 60, 5)).await;
+        let pool = pool_of(&a, cid).await;
         let silent = pool[1];
         // The watchdog's operator stops its process: it neither acks nor answers on-chain.
         signal(net.pid_of(silent), "-STOP");
         a.call(cid, &op(1, &[&b.address().0, &u128_le(100)]))
             .await
             .expect("answered once the silent watchdog was replaced");
-        let now: Vec<Address> = a
-            .chain()
-            .pool(cid)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(from_address)
-            .collect();
+        let now = pool_of(&a, cid).await;
         assert!(!now.contains(&silent), "the silent watchdog left the pool");
         assert_eq!(now.len(), 3, "a fourth enclave took its slot");
         let newcomer = now[1];
@@ -418,12 +421,7 @@ fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
     rt.block_on(async {
         let a = net.user().await;
         let b = net.another_user().await;
-        let cid = a
-            .deploy(&wasm("token_escrow"), &[], params(3, 60, 10))
-            .await
-            .expect("deploys");
-        a.deposit(cid, 1_000).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cid = funded_escrow(&a, params(3, 60, 10)).await;
         a.call(cid, &op(1, &[&b.address().0, &u128_le(10)]))
             .await
             .unwrap();
@@ -451,14 +449,7 @@ fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
 
         // A watchdog's node is killed and restarted from its data directory: its enclave
         // resumes from its sealed state and acknowledges again, so it is not replaced.
-        let pool: Vec<Address> = a
-            .chain()
-            .pool(cid)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(from_address)
-            .collect();
+        let pool = pool_of(&a, cid).await;
         let watchdog = pool[1];
         let node = net.info["nodes"]
             .as_array()
@@ -495,14 +486,7 @@ fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
         a.call(cid, &op(1, &[&b.address().0, &u128_le(20)]))
             .await
             .expect("answered with the restarted watchdog");
-        let now: Vec<Address> = a
-            .chain()
-            .pool(cid)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(from_address)
-            .collect();
+        let now = pool_of(&a, cid).await;
         assert_eq!(now, pool, "nobody was replaced");
         assert_eq!(a.chain().contract(cid).await.unwrap().epoch, 0);
         assert_eq!(balance_of(&b, cid, b.address()).await, 30);
