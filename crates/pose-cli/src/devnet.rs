@@ -167,7 +167,7 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
 /// serving (POSE is built to outlive operators that go away); the devnet stops by itself only
 /// when every node died.
 async fn wait_until_stopped(nodes: &mut Nodes) -> anyhow::Result<()> {
-    let signal = wait_for_signal();
+    let signal = pose_node::daemon::wait_for_signal();
     tokio::pin!(signal);
     let mut reported = std::collections::BTreeSet::new();
     loop {
@@ -183,21 +183,6 @@ async fn wait_until_stopped(nodes: &mut Nodes) -> anyhow::Result<()> {
                     bail!("every node exited; see their logs in the devnet directory");
                 }
             }
-        }
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

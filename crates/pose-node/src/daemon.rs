@@ -106,7 +106,8 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     run_until(config, shutdown_rx).await
 }
 
-async fn wait_for_signal() {
+/// Returns on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
