@@ -33,7 +33,7 @@ contract PoseManager {
     bytes32 private constant TAG_RESPOND = keccak256("pose.respond.v1");
     bytes32 private constant TAG_WITHDRAW = keccak256("pose.withdraw.v1");
     bytes32 private constant TAG_CHALLENGE_MEMBER = keccak256("pose.challenge-member.v1");
-    bytes32 private constant TAG_RESPOND_MEMBER = keccak256("pose.respond-member.v1");
+    bytes32 private constant TAG_RESPOND_MEMBER = keccak256("pose.respond-member.v2");
     bytes32 private constant TAG_TERMINATE = keccak256("pose.terminate.v1");
     bytes32 private constant TAG_TXHASH = keccak256("pose.txhash.v1");
 
@@ -471,15 +471,26 @@ contract PoseManager {
         emit MemberChallenged(cid, inst.epoch, member, deadline);
     }
 
-    /// @notice A challenged member proves it is alive before its deadline.
-    function respondMember(uint64 cid, address member, bytes32 txHash, bytes calldata sig) external {
+    /// @notice A challenged member proves it is alive before its deadline. It signs the
+    /// sequence number and hash of the state it holds, so the response doubles as its ack of
+    /// that state: an executor whose off-chain acks from this member never arrive (a host
+    /// dropping or corrupting them) takes the ack from the chain instead. The manager checks
+    /// only the signature; what the state means is the enclaves' business.
+    function respondMember(
+        uint64 cid,
+        address member,
+        uint64 seq,
+        bytes32 stateHash,
+        bytes32 txHash,
+        bytes calldata sig
+    ) external {
         Instance storage inst = _instance(cid);
         _requirePoolPhase(cid, inst);
         uint64 deadline = memberDeadlines[cid][member];
         if (deadline == 0) revert MemberNotChallenged(cid, member);
         if (block.timestamp > deadline) revert DeadlinePassed(deadline);
         _requireKnown(cid, txHash);
-        address signer = _recover(hashRespondMember(cid, inst.epoch, member, txHash), sig);
+        address signer = _recover(hashRespondMember(cid, inst.epoch, member, seq, stateHash, txHash), sig);
         if (signer != member) revert NotMemberSignature(signer, member);
         memberDeadlines[cid][member] = 0;
         _extend(cid);
@@ -706,13 +717,19 @@ contract PoseManager {
         return keccak256(abi.encode(TAG_CHALLENGE_MEMBER, block.chainid, address(this), cid, epoch, member, txHash));
     }
 
-    /// @notice Digest a challenged member signs to answer its challenge.
-    function hashRespondMember(uint64 cid, uint64 epoch, address member, bytes32 txHash)
-        public
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(TAG_RESPOND_MEMBER, block.chainid, address(this), cid, epoch, member, txHash));
+    /// @notice Digest a challenged member signs to answer its challenge: the state it holds
+    /// (`seq`, `stateHash`) and the `txHash` it has seen.
+    function hashRespondMember(
+        uint64 cid,
+        uint64 epoch,
+        address member,
+        uint64 seq,
+        bytes32 stateHash,
+        bytes32 txHash
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(TAG_RESPOND_MEMBER, block.chainid, address(this), cid, epoch, member, seq, stateHash, txHash)
+        );
     }
 
     /// @notice Digest the executor signs to terminate; `payoutsHash` is `hashPayouts(..)`.

@@ -464,17 +464,21 @@ impl ManagerClient {
         self.send(&call, U256::ZERO).await
     }
 
-    /// Posts a challenged member's proof that it is alive.
+    /// Posts a challenged member's proof that it is alive, naming the state it holds
+    /// (`held`: sequence number and state hash, signed with the rest).
     pub async fn respond_member(
         &self,
         cid: ContractId,
         member: pose_types::Address,
+        held: (pose_types::Seq, Hash32),
         tx_hash: Hash32,
         sig: &SignatureBytes,
     ) -> Result<TransactionReceipt, ChainError> {
         let call = PoseManager::respondMemberCall {
             cid: cid.0,
             member: to_address(member),
+            seq: held.0 .0,
+            stateHash: to_b256(held.1),
             txHash: to_b256(tx_hash),
             sig: sig_bytes(sig),
         };

@@ -85,17 +85,22 @@ impl Ctx<'_> {
         member: Address,
         tx: B256,
     ) -> PoseManager::respondMemberCall {
+        // The held state is the member's business; the manager only checks the signature.
+        let held = (epoch + 1, B256::repeat_byte(0x5e));
         let d = digest::respond_member(
             self.env.chain_id,
             self.env.manager(),
             self.cid.0,
             epoch,
             member,
+            held,
             tx,
         );
         PoseManager::respondMemberCall {
             cid: self.cid.0,
             member,
+            seq: held.0,
+            stateHash: held.1,
             txHash: tx,
             sig: sign(signer, d),
         }

@@ -729,12 +729,20 @@ async fn pose_crypto_digests_equal_the_manager_hash_views() {
                 cid: n1,
                 epoch: n3,
                 member: a,
+                seq: n2,
+                stateHash: h4,
                 txHash: h1,
             })
             .await
             .unwrap();
-        assert_eq!(v, digest::respond_member(chain, mgr, n1, n3, a, h1));
-        assert_eq!(v, oracle::respond_member(chain, mgr, n1, n3, a, h1));
+        assert_eq!(
+            v,
+            digest::respond_member(chain, mgr, n1, n3, a, (n2, h4), h1)
+        );
+        assert_eq!(
+            v,
+            oracle::respond_member(chain, mgr, n1, n3, a, (n2, h4), h1)
+        );
 
         let recipients: Vec<Address> = (0..i).map(|_| raddr()).collect();
         let amounts: Vec<U256> = (0..i)
@@ -841,8 +849,9 @@ async fn a_contract_lives_through_the_typed_api() {
         .await
         .unwrap();
     let tx = tx_now().await;
-    let d = onchain::respond_member_digest(&dom, cid, Epoch(0), &member, &tx);
-    host.respond_member(cid, member, tx, &pk[1].0.sign_digest(&d))
+    let held = (Seq(0), pose_types::Hash32([9; 32]));
+    let d = onchain::respond_member_digest(&dom, cid, Epoch(0), &member, (held.0, &held.1), &tx);
+    host.respond_member(cid, member, held, tx, &pk[1].0.sign_digest(&d))
         .await
         .unwrap();
 

@@ -288,6 +288,7 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, u)| u.clone())
                 .collect(),
+            test_tamper_relayed: false,
         };
         let path = node_dir.join("node.toml");
         std::fs::write(&path, config.to_toml())

@@ -22,6 +22,9 @@ pub struct NodeArgs {
     /// Overrides `data_dir`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Test only: sets `test_tamper_relayed` (the node corrupts what it relays).
+    #[arg(long, hide = true)]
+    pub test_tamper_relayed: bool,
 }
 
 /// Starts structured logs on stderr (one line per event, with fields).
@@ -46,6 +49,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    config.test_tamper_relayed |= args.test_tamper_relayed;
     config.check()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime

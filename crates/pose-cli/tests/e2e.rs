@@ -110,13 +110,65 @@ impl Net {
 
     /// The process id of the node hosting `enclave`.
     fn pid_of(&self, enclave: Address) -> u32 {
+        self.node_of(enclave)["pid"].as_u64().unwrap() as u32
+    }
+}
+
+impl Net {
+    /// The devnet's entry for the node hosting `enclave`.
+    fn node_of(&self, enclave: Address) -> Value {
         self.info["nodes"]
             .as_array()
             .unwrap()
             .iter()
             .find(|n| Self::addr(&n["enclave"]) == enclave)
-            .map(|n| n["pid"].as_u64().unwrap() as u32)
             .expect("a node hosts the enclave")
+            .clone()
+    }
+
+    /// Kills the node hosting `enclave` (`kill -9`) and starts it again from its config and
+    /// data directory with `extra` flags; returns its guard and status once it registered.
+    async fn restart_node(&self, enclave: Address, extra: &[&str]) -> (Guard, Value) {
+        let node = self.node_of(enclave);
+        signal(node["pid"].as_u64().unwrap() as u32, "-KILL");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(node["log"].as_str().unwrap())
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pose"))
+            .args(["node", "--config", node["config"].as_str().unwrap()])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the node restarts");
+        let guard = Guard {
+            child,
+            also: Vec::new(),
+        };
+        let transport = pose_client::transport::Transport::new(Duration::from_secs(10));
+        loop {
+            if let Ok(s) = transport.status(node["url"].as_str().unwrap()).await {
+                if s["registered"] == serde_json::json!(true) {
+                    return (guard, s);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How many messages the node hosting `enclave` refused (its `/metrics`).
+    async fn rejected_messages(&self, enclave: Address) -> u64 {
+        let url = format!("{}/metrics", self.node_of(enclave)["url"].as_str().unwrap());
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find(|l| {
+                l.starts_with(r#"pose_api_requests_total{route="messages",outcome="rejected"}"#)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(0)
     }
 }
 
@@ -451,37 +503,8 @@ fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
         // resumes from its sealed state and acknowledges again, so it is not replaced.
         let pool = pool_of(&a, cid).await;
         let watchdog = pool[1];
-        let node = net.info["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| Net::addr(&n["enclave"]) == watchdog)
-            .unwrap()
-            .clone();
-        signal(node["pid"].as_u64().unwrap() as u32, "-KILL");
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(node["log"].as_str().unwrap())
-            .unwrap();
-        let restarted = std::process::Command::new(env!("CARGO_BIN_EXE_pose"))
-            .args(["node", "--config", node["config"].as_str().unwrap()])
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the node restarts");
-        let _restarted = Guard {
-            child: restarted,
-            also: Vec::new(),
-        };
-        let status = loop {
-            if let Ok(s) = transport.status(node["url"].as_str().unwrap()).await {
-                if s["registered"] == serde_json::json!(true) {
-                    break s;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let node = net.node_of(watchdog);
+        let (_restarted, status) = net.restart_node(watchdog, &[]).await;
         assert_eq!(status["enclave"], node["enclave"], "the same enclave resumed");
         a.call(cid, &op(1, &[&b.address().0, &u128_le(20)]))
             .await
@@ -490,5 +513,56 @@ fn a_restarted_watchdog_resumes_and_bad_api_requests_are_refused() {
         assert_eq!(now, pool, "nobody was replaced");
         assert_eq!(a.chain().contract(cid).await.unwrap().epoch, 0);
         assert_eq!(balance_of(&b, cid, b.address()).await, 30);
+    });
+}
+
+/// A node that corrupts every message it relays (the test-only switch) is caught and changes
+/// nothing: its peers refuse its state updates and acks, its users refuse its replies, and the
+/// contract goes on. As executor it is replaced through the user's challenge; as a watchdog
+/// afterwards, its enclave's on-chain answer to the member challenge (which names the state it
+/// holds) stands in for the acks its host corrupts.
+#[test]
+fn a_node_tampering_with_relayed_bytes_is_detected_and_changes_nothing() {
+    let net = devnet(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = net.user().await;
+        let b = net.another_user().await;
+        let cid = funded_escrow(&a, params(3, 30, 10)).await;
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(10)]))
+            .await
+            .unwrap();
+        let pool = pool_of(&a, cid).await;
+        let tamperer = from_address(a.chain().executor_of(cid).await.unwrap());
+        let honest: Vec<Address> = pool.iter().copied().filter(|m| *m != tamperer).collect();
+        let mut refused_before = 0;
+        for m in &honest {
+            refused_before += net.rejected_messages(*m).await;
+        }
+
+        let (_tampering, _) = net.restart_node(tamperer, &["--test-tamper-relayed"]).await;
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(20)]))
+            .await
+            .expect("answered despite the tampering executor host");
+        let c = a.chain().contract(cid).await.unwrap();
+        assert!(c.epoch >= 1, "the tampering executor was replaced");
+        let executor = from_address(a.chain().executor_of(cid).await.unwrap());
+        assert_ne!(executor, tamperer);
+        // Detected: the honest members refused what the tampering host relayed.
+        let mut refused = 0;
+        for m in &honest {
+            refused += net.rejected_messages(*m).await;
+        }
+        assert!(refused > refused_before, "no corrupted message was refused");
+        // Changed nothing: each transfer applied exactly once, the pool kept its members
+        // (the tampering member answered its challenge on-chain, which is its ack).
+        assert_eq!(balance_of(&b, cid, b.address()).await, 30);
+        assert_eq!(balance_of(&a, cid, a.address()).await, 970);
+        assert_eq!(pool_of(&a, cid).await, pool);
+        // And it stays live with the tampering host as a watchdog.
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(5)]))
+            .await
+            .expect("answered with a tampering watchdog host");
+        assert_eq!(balance_of(&b, cid, b.address()).await, 35);
     });
 }

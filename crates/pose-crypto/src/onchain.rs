@@ -26,7 +26,7 @@ pub const WITHDRAW_TAG: &str = "pose.withdraw.v1";
 /// Tag string of the executor's member challenge.
 pub const CHALLENGE_MEMBER_TAG: &str = "pose.challenge-member.v1";
 /// Tag string of a member's answer to a member challenge.
-pub const RESPOND_MEMBER_TAG: &str = "pose.respond-member.v1";
+pub const RESPOND_MEMBER_TAG: &str = "pose.respond-member.v2";
 /// Tag string of the executor's termination.
 pub const TERMINATE_TAG: &str = "pose.terminate.v1";
 /// Tag string of a contract's initial txHash.
@@ -167,18 +167,22 @@ pub fn challenge_member_digest(
         .hash()
 }
 
-/// A member's answer to a member challenge: `cid, epoch, member, txHash`.
+/// A member's answer to a member challenge: `cid, epoch, member, seq, stateHash, txHash`,
+/// where `(seq, stateHash)` is the state the member holds (the answer is also its ack).
 pub fn respond_member_digest(
     d: &Domain,
     cid: ContractId,
     epoch: Epoch,
     member: &Address,
+    held: (Seq, &Hash32),
     tx_hash: &Hash32,
 ) -> Hash32 {
     tagged(RESPOND_MEMBER_TAG, d)
         .u64(cid.0)
         .u64(epoch.0)
         .address(member)
+        .u64(held.0 .0)
+        .bytes32(&held.1 .0)
         .bytes32(&tx_hash.0)
         .hash()
 }
@@ -306,7 +310,14 @@ mod tests {
         );
         check(
             "respond_member",
-            respond_member_digest(&d, cid, Epoch(3), &Address([0xdd; 20]), &h(10)),
+            respond_member_digest(
+                &d,
+                cid,
+                Epoch(3),
+                &Address([0xdd; 20]),
+                (Seq(12), &h(11)),
+                &h(10),
+            ),
         );
         let payouts = [
             (Address([0x01; 20]), Amount(1000)),
@@ -426,7 +437,14 @@ mod tests {
         // Same fields, different tag: challenge-member and respond-member never collide.
         assert_ne!(
             challenge_member_digest(&d, ContractId(1), Epoch(1), &Address([1; 20]), &h(1)),
-            respond_member_digest(&d, ContractId(1), Epoch(1), &Address([1; 20]), &h(1))
+            respond_member_digest(
+                &d,
+                ContractId(1),
+                Epoch(1),
+                &Address([1; 20]),
+                (Seq(0), &Hash32::default()),
+                &h(1)
+            )
         );
     }
 }

@@ -30,7 +30,7 @@ sol! {
         function respond(uint64 cid, uint64 challengeId, bytes encryptedOutput, uint64 seq, bytes32 stateHash, bytes32 txHash, bytes sig) external;
         function timeoutChallenge(uint64 cid, uint64 challengeId) external;
         function challengeMember(uint64 cid, address member, bytes32 txHash, bytes sig) external;
-        function respondMember(uint64 cid, address member, bytes32 txHash, bytes sig) external;
+        function respondMember(uint64 cid, address member, uint64 seq, bytes32 stateHash, bytes32 txHash, bytes sig) external;
         function removeMember(uint64 cid, address member) external;
         function withdraw(uint64 cid, address recipient, uint256 amount, uint64 nonce, bytes32 txHash, bytes sig) external;
         function terminate(uint64 cid, address[] recipients, uint256[] amounts, bytes32 txHash, bytes sig) external;
@@ -138,11 +138,15 @@ pub fn encode(call: &ManagerCall) -> Vec<u8> {
         ManagerCall::RespondMember {
             cid,
             member,
+            seq,
+            state_hash,
             tx_hash,
             sig,
         } => M::respondMemberCall {
             cid: cid.0,
             member: sol_addr(member),
+            seq: seq.0,
+            stateHash: b32(state_hash),
             txHash: b32(tx_hash),
             sig: Bytes::copy_from_slice(sig),
         }
@@ -233,6 +237,8 @@ pub fn decode(calldata: &[u8]) -> Result<ManagerCall, AbiError> {
         Calls::respondMember(c) => ManagerCall::RespondMember {
             cid: ContractId(c.cid),
             member: addr(c.member),
+            seq: Seq(c.seq),
+            state_hash: hash(c.stateHash),
             tx_hash: hash(c.txHash),
             sig: c.sig.to_vec(),
         },

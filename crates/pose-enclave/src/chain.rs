@@ -168,12 +168,17 @@ pub enum ManagerCall {
         /// Executor signature (`pose.challenge-member.v1`).
         sig: Vec<u8>,
     },
-    /// `respondMember(cid, member, txHash, sig)`.
+    /// `respondMember(cid, member, seq, stateHash, txHash, sig)`: the member is alive, and
+    /// holds the state `(seq, state_hash)` (the executor takes this as its ack).
     RespondMember {
         /// The contract.
         cid: ContractId,
         /// The challenged member.
         member: Address,
+        /// Sequence number of the state the member holds.
+        seq: Seq,
+        /// Hash of the state the member holds.
+        state_hash: Hash32,
         /// The member's `txHash`.
         tx_hash: Hash32,
         /// Member signature (`pose.respond-member.v1`).
@@ -476,9 +481,10 @@ pub mod digest {
         cid: ContractId,
         epoch: Epoch,
         member: &Address,
+        held: (Seq, &Hash32),
         tx_hash: &Hash32,
     ) -> Hash32 {
-        onchain::respond_member_digest(&domain(d), cid, epoch, member, tx_hash)
+        onchain::respond_member_digest(&domain(d), cid, epoch, member, held, tx_hash)
     }
 
     /// `pose.terminate.v1`.
@@ -553,6 +559,8 @@ mod tests {
             ManagerCall::RespondMember {
                 cid,
                 member: Address([3; 20]),
+                seq: Seq(4),
+                state_hash: Hash32([5; 32]),
                 tx_hash: h,
                 sig: vec![8; 65],
             },

@@ -85,6 +85,20 @@ impl ExecState {
         }
     }
 
+    /// Counts a member's on-chain answer to a member challenge as its ack of `(seq, hash)`
+    /// when that is a state of this epoch this executor holds. Returns whether it counted.
+    /// (Unlike an off-chain ack it names no update nonce: its freshness comes from the
+    /// chain, which checked the member's signature under the current epoch.)
+    pub(crate) fn ack_from_chain(&mut self, member: Address, seq: Seq, hash: &Hash32) -> bool {
+        if self.hashes.get(&seq) != Some(hash) {
+            return false;
+        }
+        if self.acked.get(&member).is_none_or(|s| *s < seq) {
+            self.acked.insert(member, seq);
+        }
+        true
+    }
+
     /// True if `key` was not submitted within [`RESUBMIT_MS`]; records the submission.
     fn may_submit(&mut self, key: SubmitKey, now_ms: u64) -> bool {
         match self.submitted_ms.get(&key) {

@@ -686,18 +686,46 @@ impl<P: Platform> Enclave<P> {
                     tx.block_time_secs + u64::from(v.params.member_response_period_secs),
                 );
                 if *member == me {
-                    let dg = chain::digest::respond_member(&d, cid, v.epoch, &me, &h);
+                    // The answer names the state this enclave holds, so it is also an ack
+                    // the executor can read from the chain when the off-chain ones are lost.
+                    let (seq, state_hash) = rep
+                        .head
+                        .as_ref()
+                        .map(|st| (st.seq, st.hash()))
+                        .unwrap_or_default();
+                    let dg = chain::digest::respond_member(
+                        &d,
+                        cid,
+                        v.epoch,
+                        &me,
+                        (seq, &state_hash),
+                        &h,
+                    );
                     let sig = self.platform.sign(&dg);
                     out.submit(&ManagerCall::RespondMember {
                         cid,
                         member: me,
+                        seq,
+                        state_hash,
                         tx_hash: h,
                         sig,
                     });
                 }
             }
-            ManagerCall::RespondMember { member, .. } => {
+            ManagerCall::RespondMember {
+                member,
+                seq,
+                state_hash,
+                ..
+            } => {
                 v.member_challenges.remove(member);
+                // The manager checked the member's signature over this state under the
+                // current epoch: if it is a state this executor sent, the member holds it.
+                if let Some(exec) = rep.exec.as_mut() {
+                    if exec.epoch == v.epoch {
+                        exec.ack_from_chain(*member, *seq, state_hash);
+                    }
+                }
             }
             ManagerCall::RemoveMember { member, .. } => {
                 v.member_challenges.remove(member);

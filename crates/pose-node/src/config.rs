@@ -46,6 +46,12 @@ pub struct NodeConfig {
     /// enclave address (`GET /v1/status`) and routes that enclave's messages there.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// **Test only.** Makes this node a dishonest host: it flips one bit in every message its
+    /// enclave sends to other enclaves or users before relaying it. The end-to-end tests use
+    /// it to show that the receivers detect the change and that the contract goes on without
+    /// this node's off-chain messages. Never set it on a real node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_tamper_relayed: bool,
 }
 
 fn default_listen() -> SocketAddr {

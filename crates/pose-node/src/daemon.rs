@@ -250,7 +250,11 @@ pub async fn run_until(
         metrics.clone(),
         BTreeMap::new(),
         sub_tx,
-    );
+    )
+    .tampering(config.test_tamper_relayed);
+    if config.test_tamper_relayed {
+        tracing::warn!("test_tamper_relayed is set: this node corrupts every message it relays");
+    }
     let main_loop = tokio::spawn(host.run(events_rx));
 
     let mut tasks = Vec::new();

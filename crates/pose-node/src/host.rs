@@ -101,6 +101,8 @@ pub struct Host<C: Core> {
     transport: Transport,
     submissions: Submissions,
     last_now_ms: u64,
+    /// Test only: flip a bit in every relayed message (see `NodeConfig::test_tamper_relayed`).
+    tamper_relayed: bool,
 }
 
 /// Why the main loop stopped with an error.
@@ -131,7 +133,15 @@ impl<C: Core> Host<C> {
             transport: Transport::new(Duration::from_secs(10)),
             submissions,
             last_now_ms: 0,
+            tamper_relayed: false,
         }
+    }
+
+    /// Test only: makes this host corrupt every message it relays for its enclave (one bit
+    /// flipped in the middle), as a dishonest operator could.
+    pub fn tampering(mut self, on: bool) -> Self {
+        self.tamper_relayed = on;
+        self
     }
 
     /// Adds or changes the node URL of an enclave.
@@ -201,22 +211,13 @@ impl<C: Core> Host<C> {
                 blobs.extend(companions.iter().map(|(n, b)| (*n, b.as_slice())));
                 self.store.put_blobs(&blobs)?;
             }
-            CoreAction::Send { to, bytes } => match self.peers.get(&to) {
-                Some(url) => {
-                    self.metrics.peer_messages_sent.inc();
-                    let (transport, url) = (self.transport.clone(), url.clone());
-                    tokio::spawn(async move {
-                        // Lost messages are the enclave's business: it retransmits.
-                        if let Err(e) = transport.post_message(&url, bytes).await {
-                            tracing::debug!(%url, error = %e, "peer message not delivered");
-                        }
-                    });
+            CoreAction::Send { to, mut bytes } => {
+                if self.tamper_relayed && !bytes.is_empty() {
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0x01;
                 }
-                None => {
-                    self.metrics.user_messages_queued.inc();
-                    self.mailboxes.deliver(to, bytes);
-                }
-            },
+                self.relay(to, bytes);
+            }
             CoreAction::Submit { calldata } => {
                 self.metrics.chain_submissions.inc();
                 if self.submissions.try_send(calldata).is_err() {
@@ -225,6 +226,26 @@ impl<C: Core> Host<C> {
             }
         }
         Ok(())
+    }
+
+    /// Pushes bytes to the node of enclave `to`, or queues them for user `to`.
+    fn relay(&mut self, to: Address, bytes: Vec<u8>) {
+        match self.peers.get(&to) {
+            Some(url) => {
+                self.metrics.peer_messages_sent.inc();
+                let (transport, url) = (self.transport.clone(), url.clone());
+                tokio::spawn(async move {
+                    // Lost messages are the enclave's business: it retransmits.
+                    if let Err(e) = transport.post_message(&url, bytes).await {
+                        tracing::debug!(%url, error = %e, "peer message not delivered");
+                    }
+                });
+            }
+            None => {
+                self.metrics.user_messages_queued.inc();
+                self.mailboxes.deliver(to, bytes);
+            }
+        }
     }
 }
 

@@ -30,6 +30,10 @@ pub struct SimArgs {
     /// Force this pool size (else drawn from the seed).
     #[arg(long)]
     pub pool: Option<usize>,
+    /// Force this many pool members whose hosts corrupt every off-chain message from healing
+    /// on (they still relay chain transactions); else drawn from the seed.
+    #[arg(long)]
+    pub tampering: Option<usize>,
     /// Inject a protocol bug (needs a build with `--features bug-injection`): reply-before-acks,
     /// accept-old-epoch, skip-nonce-check, double-credit-deposit, leak-plaintext,
     /// accept-stale-seal.
@@ -55,6 +59,7 @@ pub fn run(args: &SimArgs, replay: &str) -> i32 {
         trace: args.trace,
         silent_members: args.silent,
         pool_size: args.pool,
+        tampering_members: args.tampering,
         ..RunOptions::default()
     };
     if let Some(name) = &args.bug {

@@ -468,6 +468,8 @@ impl ModelChain {
             }
             ManagerCall::RespondMember {
                 member,
+                seq,
+                state_hash,
                 tx_hash,
                 sig,
                 ..
@@ -481,7 +483,8 @@ impl ModelChain {
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
-                let dg = digest::respond_member(&d, cid, c.epoch, member, tx_hash);
+                let dg =
+                    digest::respond_member(&d, cid, c.epoch, member, (*seq, state_hash), tx_hash);
                 if !ok(member, &dg, sig) {
                     return Err(Revert::BadSignature);
                 }

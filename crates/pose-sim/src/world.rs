@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub silent_members: Option<usize>,
     /// Force this pool size (else drawn from the seed).
     pub pool_size: Option<usize>,
+    /// Force this many tampering pool members (else drawn from the seed): from healing on,
+    /// their hosts flip a bit in every off-chain message their enclaves send, but relay chain
+    /// transactions.
+    pub tampering_members: Option<usize>,
     /// Force this many contracts (else 1 or 2, drawn from the seed; 1 when the pool size or
     /// the silent members are forced).
     pub contracts: Option<usize>,
@@ -75,6 +79,9 @@ pub struct Outcome {
     pub pool_size: usize,
     /// Permanently silent members of the largest pool... of every pool: the largest count.
     pub silent: usize,
+    /// Tampering members (hosts corrupting every off-chain message) of every pool: the
+    /// largest count.
+    pub tampering: usize,
     /// Executor changes seen on-chain, summed over contracts.
     pub epochs: u64,
     /// Contracts (pools) in this run.
@@ -88,6 +95,8 @@ struct Node {
     blobs: Vec<(Vec<u8>, BTreeMap<ContractId, u64>)>,
     cursor: BTreeMap<ContractId, u64>,
     silent_from_ms: Option<u64>,
+    /// The host corrupts every off-chain message its enclave sends (from healing on).
+    tampers: bool,
     down_until_ms: Option<u64>,
     chain_lag_ms: u64,
 }
@@ -166,6 +175,8 @@ pub struct World {
     bound_ms: u64,
     silent_wanted: usize,
     silent: BTreeMap<ContractId, usize>,
+    tampering_wanted: usize,
+    tampering: BTreeMap<ContractId, usize>,
     // Invariant bookkeeping, per contract.
     acks: BTreeMap<(ContractId, Epoch, Seq), Hash32>,
     lineage: BTreeMap<Hash32, (Seq, Hash32)>,
@@ -254,6 +265,7 @@ impl World {
                 blobs: Vec::new(),
                 cursor: BTreeMap::new(),
                 silent_from_ms: None,
+                tampers: false,
                 down_until_ms: None,
                 chain_lag_ms: 0,
             });
@@ -286,6 +298,10 @@ impl World {
             .silent_members
             .unwrap_or_else(|| rng.below(pool_size as u64) as usize)
             .min(pool_size - 1);
+        let tampering_wanted = opts
+            .tampering_members
+            .unwrap_or_else(|| rng.below((pool_size - silent_wanted) as u64) as usize)
+            .min(pool_size - 1 - silent_wanted);
         let net_rng = rng.fork(3);
         let mut w = World {
             seed,
@@ -314,6 +330,8 @@ impl World {
             bound_ms: 0,
             silent_wanted,
             silent: BTreeMap::new(),
+            tampering_wanted,
+            tampering: BTreeMap::new(),
             acks: BTreeMap::new(),
             lineage: BTreeMap::new(),
             receipts: BTreeMap::new(),
@@ -464,6 +482,7 @@ impl World {
             sim_ms: self.now_ms,
             pool_size: self.pool_sizes.iter().copied().max().unwrap_or(0),
             silent: self.silent.values().copied().max().unwrap_or(0),
+            tampering: self.tampering.values().copied().max().unwrap_or(0),
             epochs,
             contracts: self.cids.len(),
         }
@@ -547,6 +566,22 @@ impl World {
                 self.trace(|| format!("node {i} silent for good"));
             }
             self.silent.insert(cid, n);
+            // Then up to `tampering_wanted` of the others get a tampering host for good.
+            let already = pool
+                .iter()
+                .filter(|a| self.nodes[self.by_addr[*a]].tampers)
+                .count();
+            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers);
+            let k = self.tampering_wanted.min(pool.len().saturating_sub(1 + n));
+            let mut t = already;
+            while t < k && !cands.is_empty() {
+                let j = self.rng.below(cands.len() as u64) as usize;
+                let i = self.by_addr[&cands.remove(j)];
+                self.nodes[i].tampers = true;
+                t += 1;
+                self.trace(|| format!("node {i} tampers with what it relays, for good"));
+            }
+            self.tampering.insert(cid, t);
         }
     }
 
@@ -1232,9 +1267,13 @@ impl World {
                     let r = self.chain.submit(from, 0, call);
                     self.trace(|| format!("node {i} submits {name}: {r:?}", r = r.as_ref().err()));
                 }
-                Action::Send { to, bytes } => {
+                Action::Send { to, mut bytes } => {
                     self.privacy_scan(i, "message", &bytes);
                     self.observe(&bytes);
+                    if self.nodes[i].tampers && !bytes.is_empty() {
+                        let k = bytes.len() / 2;
+                        bytes[k] ^= 1;
+                    }
                     if self.partitioned(Some(from), to) {
                         continue;
                     }

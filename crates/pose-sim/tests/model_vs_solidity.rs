@@ -587,16 +587,22 @@ impl Pair {
         let k = self.key(member).clone();
         let epoch = self.model_epoch(cid);
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
-        let sd = digest::respond_member(&self.dom, cid, epoch, &member, &before.0);
-        let md = digest::respond_member(&self.dom, cid, epoch, &member, &before.1);
+        // Any state will do: the manager checks only that the member signed it.
+        let held = (Seq(epoch.0 + 3), Hash32([epoch.0 as u8 + 1; 32]));
+        let sd =
+            digest::respond_member(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.0);
+        let md =
+            digest::respond_member(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.1);
         let sol = self
             .chain
-            .respond_member(cid, member, before.0, &k.sign_digest(&sd))
+            .respond_member(cid, member, held, before.0, &k.sign_digest(&sd))
             .await
             .map(|_| ());
         let call = ManagerCall::RespondMember {
             cid,
             member,
+            seq: held.0,
+            state_hash: held.1,
             tx_hash: before.1,
             sig: k.sign_digest(&md).0.to_vec(),
         };

@@ -87,3 +87,35 @@ fn regression_seeds_pass() {
     let o = run_seed(seed, &RunOptions::default());
     assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
 }
+
+/// Members whose hosts corrupt every off-chain message their enclaves send (but relay chain
+/// transactions) cannot stop a pool: receivers refuse what they relay, and their enclaves'
+/// on-chain answers to member challenges name the state they hold, which the executor takes as
+/// their acks. Every case keeps one honest member.
+#[test]
+fn liveness_with_tampering_members() {
+    for n in 2..=4usize {
+        for t in 1..n {
+            let opts = RunOptions {
+                pool_size: Some(n),
+                silent_members: Some(0),
+                tampering_members: Some(t),
+                ..RunOptions::default()
+            };
+            let o = run_seed(7000 + (n * 10 + t) as u64, &opts);
+            match &o.failure {
+                None => {}
+                Some(Failure::Liveness(m)) => panic!("n={n} t={t}: liveness: {m}"),
+                Some(Failure::Correctness(m)) => panic!("n={n} t={t}: correctness: {m}"),
+            }
+            assert_eq!(o.tampering, t);
+            assert!(o.worst_answer_ms <= o.bound_ms);
+            println!(
+                "pool {n}, {t} tampering: worst answer after healing {:.1} s (bound {:.1} s), {} executor changes",
+                o.worst_answer_ms as f64 / 1000.0,
+                o.bound_ms as f64 / 1000.0,
+                o.epochs
+            );
+        }
+    }
+}

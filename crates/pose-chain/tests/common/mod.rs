@@ -345,16 +345,19 @@ pub mod oracle {
         cid: u64,
         epoch: u64,
         member: Address,
+        held: (u64, B256),
         tx: B256,
     ) -> B256 {
         keccak256(
             (
-                tag("pose.respond-member.v1"),
+                tag("pose.respond-member.v2"),
                 U256::from(chain),
                 mgr,
                 cid,
                 epoch,
                 member,
+                held.0,
+                held.1,
                 tx,
             )
                 .abi_encode(),
@@ -524,6 +527,7 @@ pub mod digest {
         cid: u64,
         epoch: u64,
         member: Address,
+        held: (u64, B256),
         tx: B256,
     ) -> B256 {
         let d = oc::respond_member_digest(
@@ -531,6 +535,7 @@ pub mod digest {
             ContractId(cid),
             Epoch(epoch),
             &from_address(member),
+            (Seq(held.0), &from_b256(held.1)),
             &from_b256(tx),
         );
         B256::from(d.0)

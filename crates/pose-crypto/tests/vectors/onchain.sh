@@ -27,8 +27,8 @@ echo "withdraw = $(digest 'f(bytes32,uint256,address,uint64,uint64,address,uint2
   "$(tag pose.withdraw.v1)" $chain "$mgr" $cid 2 "$(addr cc)" 340282366920938463463374607431768211455 5 "$(b32 09)")"
 echo "challenge_member = $(digest 'f(bytes32,uint256,address,uint64,uint64,address,bytes32)' \
   "$(tag pose.challenge-member.v1)" $chain "$mgr" $cid 3 "$(addr dd)" "$(b32 0a)")"
-echo "respond_member = $(digest 'f(bytes32,uint256,address,uint64,uint64,address,bytes32)' \
-  "$(tag pose.respond-member.v1)" $chain "$mgr" $cid 3 "$(addr dd)" "$(b32 0a)")"
+echo "respond_member = $(digest 'f(bytes32,uint256,address,uint64,uint64,address,uint64,bytes32,bytes32)' \
+  "$(tag pose.respond-member.v2)" $chain "$mgr" $cid 3 "$(addr dd)" 12 "$(b32 0b)" "$(b32 0a)")"
 payouts=$(digest 'f(address[],uint256[])' "[$(addr 01),$(addr 02)]" "[1000,2]")
 echo "payouts = $payouts"
 echo "payouts_empty = $(digest 'f(address[],uint256[])' "[]" "[]")"
