@@ -516,9 +516,11 @@ impl World {
         self.trace(|| "contract executing; faults on".into());
     }
 
-    /// At healing, up to `silent_wanted` members of each pool go silent for good. In every
-    /// pool one member that holds the latest state stays responsive (SPEC: liveness needs one
-    /// responsive pool member; a member that never received the state cannot be that member).
+    /// At healing, up to `silent_wanted` members of each pool go silent for good, then up to
+    /// `tampering_wanted` of the others (never an executor) get a tampering host for good. In
+    /// every pool one member that holds the latest state stays honest (SPEC: liveness needs
+    /// one responsive pool member; a member that never received the state cannot be that
+    /// member).
     fn silence_members(&mut self) {
         let mut keep = BTreeSet::new();
         let mut pools = Vec::new();
@@ -571,7 +573,17 @@ impl World {
                 .iter()
                 .filter(|a| self.nodes[self.by_addr[*a]].tampers)
                 .count();
-            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers);
+            // Never a pool's executor: a tampering executor may be the only member holding
+            // the state once honest members it challenged during the faults are removed, and
+            // the replacements it draws can get the state only from it (off-chain). SPEC's
+            // liveness needs a member that is responsive *and* holds the state.
+            let executors: BTreeSet<Address> = self
+                .chain
+                .contracts
+                .values()
+                .filter_map(|c| c.executor())
+                .collect();
+            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers && !executors.contains(a));
             let k = self.tampering_wanted.min(pool.len().saturating_sub(1 + n));
             let mut t = already;
             while t < k && !cands.is_empty() {
