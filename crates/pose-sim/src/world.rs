@@ -517,10 +517,11 @@ impl World {
     }
 
     /// At healing, up to `silent_wanted` members of each pool go silent for good, then up to
-    /// `tampering_wanted` of the others (never an executor) get a tampering host for good. In
-    /// every pool one member that holds the latest state stays honest (SPEC: liveness needs
-    /// one responsive pool member; a member that never received the state cannot be that
-    /// member).
+    /// `tampering_wanted` of the others get a tampering host for good. In every pool one
+    /// member that holds the latest state and has no member challenge about to expire stays
+    /// honest (SPEC: liveness needs one responsive pool member; a member that never received
+    /// the state, or that is removed for a deadline it missed during the faults, cannot be
+    /// that member).
     fn silence_members(&mut self) {
         let mut keep = BTreeSet::new();
         let mut pools = Vec::new();
@@ -530,7 +531,14 @@ impl World {
             };
             let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
             let mut best: Option<((Epoch, Seq), Address)> = None;
-            for a in &pool {
+            // A member whose member challenge's deadline has (nearly) passed may be removed
+            // after healing whatever it does: it cannot be the member that keeps the pool live.
+            let now_secs = self.now_ms / 1000;
+            for a in pool.iter().filter(|a| {
+                c.member_challenges
+                    .get(*a)
+                    .is_none_or(|dl| *dl > now_secs + 2)
+            }) {
                 let i = self.by_addr[a];
                 let Some((h, he)) = self.nodes[i].enclave.as_ref().and_then(|e| e.head(cid)) else {
                     continue;
@@ -573,18 +581,15 @@ impl World {
                 .iter()
                 .filter(|a| self.nodes[self.by_addr[*a]].tampers)
                 .count();
-            // Never a pool's executor: a tampering executor may be the only member holding
-            // the state once honest members it challenged during the faults are removed, and
-            // the replacements it draws can get the state only from it (off-chain). SPEC's
-            // liveness needs a member that is responsive *and* holds the state.
-            let executors: BTreeSet<Address> = self
-                .chain
-                .contracts
-                .values()
-                .filter_map(|c| c.executor())
-                .collect();
-            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers && !executors.contains(a));
-            let k = self.tampering_wanted.min(pool.len().saturating_sub(1 + n));
+            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers);
+            // Without an honest member that holds the state and stays, tampering would take
+            // the pool outside SPEC's liveness premise (a replacement could get the state
+            // only through corrupted messages): no tampering in such a pool.
+            let k = if pool.iter().any(|a| keep.contains(a)) {
+                self.tampering_wanted.min(pool.len().saturating_sub(1 + n))
+            } else {
+                0
+            };
             let mut t = already;
             while t < k && !cands.is_empty() {
                 let j = self.rng.below(cands.len() as u64) as usize;
