@@ -80,12 +80,16 @@ fn liveness_with_k_of_n_members_silent() {
 }
 
 /// Seeds that once failed, kept as regressions. 7181: an ack replayed to an executor after its
-/// restart advanced its commit (acks now name the update they answer).
+/// restart advanced its commit (acks now name the update they answer). 427 and 2303: the
+/// simulator gave tampering hosts to pools whose only honest state holder was about to be
+/// removed for a deadline missed during the faults (outside SPEC's liveness premise; the
+/// member kept honest is now one that stays).
 #[test]
 fn regression_seeds_pass() {
-    let seed = 7181;
-    let o = run_seed(seed, &RunOptions::default());
-    assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
+    for seed in [7181, 427, 2303] {
+        let o = run_seed(seed, &RunOptions::default());
+        assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
+    }
 }
 
 /// Members whose hosts corrupt every off-chain message their enclaves send (but relay chain
