@@ -517,28 +517,28 @@ impl World {
     }
 
     /// At healing, up to `silent_wanted` members of each pool go silent for good, then up to
-    /// `tampering_wanted` of the others get a tampering host for good. In every pool one
-    /// member that holds the latest state and has no member challenge about to expire stays
-    /// honest (SPEC: liveness needs one responsive pool member; a member that never received
-    /// the state, or that is removed for a deadline it missed during the faults, cannot be
-    /// that member).
+    /// `tampering_wanted` of the others get a tampering host for good. In every pool the
+    /// member that holds the latest state stays responsive, and tampering hosts come only to
+    /// pools where a member that holds the state and has no member challenge about to expire
+    /// stays honest (SPEC: liveness needs one responsive pool member; a member that never
+    /// received the state, or that is removed for a deadline it missed during the faults,
+    /// cannot be that member).
     fn silence_members(&mut self) {
         let mut keep = BTreeSet::new();
+        let mut stays = BTreeSet::new();
         let mut pools = Vec::new();
         for cid in self.cids.clone() {
             let Some(c) = self.chain.contracts.get(&cid) else {
                 continue;
             };
             let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
+            // `best` holds the latest state; `stay` the latest among the members that will not
+            // be removed for a member challenge whose deadline has (nearly) passed: a member
+            // that may be removed after healing whatever it does cannot keep the pool live.
             let mut best: Option<((Epoch, Seq), Address)> = None;
-            // A member whose member challenge's deadline has (nearly) passed may be removed
-            // after healing whatever it does: it cannot be the member that keeps the pool live.
+            let mut stay: Option<((Epoch, Seq), Address)> = None;
             let now_secs = self.now_ms / 1000;
-            for a in pool.iter().filter(|a| {
-                c.member_challenges
-                    .get(*a)
-                    .is_none_or(|dl| *dl > now_secs + 2)
-            }) {
+            for a in &pool {
                 let i = self.by_addr[a];
                 let Some((h, he)) = self.nodes[i].enclave.as_ref().and_then(|e| e.head(cid)) else {
                     continue;
@@ -547,9 +547,19 @@ impl World {
                 if best.as_ref().is_none_or(|(bk, _)| key > *bk) {
                     best = Some((key, *a));
                 }
+                let removable = c
+                    .member_challenges
+                    .get(a)
+                    .is_some_and(|dl| *dl <= now_secs + 2);
+                if !removable && stay.as_ref().is_none_or(|(bk, _)| key > *bk) {
+                    stay = Some((key, *a));
+                }
             }
             if let Some((_, a)) = best {
                 keep.insert(a);
+            }
+            if let Some((_, a)) = stay {
+                stays.insert(a);
             }
             pools.push((cid, pool));
         }
@@ -581,11 +591,14 @@ impl World {
                 .iter()
                 .filter(|a| self.nodes[self.by_addr[*a]].tampers)
                 .count();
-            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers);
+            cands.retain(|a| !self.nodes[self.by_addr[a]].tampers && !stays.contains(a));
             // Without an honest member that holds the state and stays, tampering would take
             // the pool outside SPEC's liveness premise (a replacement could get the state
             // only through corrupted messages): no tampering in such a pool.
-            let k = if pool.iter().any(|a| keep.contains(a)) {
+            let stayer = pool
+                .iter()
+                .any(|a| stays.contains(a) && self.nodes[self.by_addr[a]].silent_from_ms.is_none());
+            let k = if stayer {
                 self.tampering_wanted.min(pool.len().saturating_sub(1 + n))
             } else {
                 0
