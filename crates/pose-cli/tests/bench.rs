@@ -167,7 +167,7 @@ fn failover_phases_sum_to_the_total() {
             "--runs",
             "1",
             "--response-secs",
-            "3",
+            "25",
             "--member-response-secs",
             "2",
             "--challenge-after-secs",
@@ -194,7 +194,7 @@ fn failover_phases_sum_to_the_total() {
     );
     // At least the response period passes between the challenge and the executor change.
     assert!(phases[2]["secs"].as_f64().unwrap() > 1.0, "{r}");
-    assert!(total > 3.0, "{r}");
+    assert!(total > 25.0, "{r}");
     assert!(dir.join("failover-phases.svg").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,8 +34,11 @@ pub struct FailoverArgs {
     #[arg(long)]
     pool_size: Option<u8>,
     /// The contract's response period (seconds): how long an executor has to answer a
-    /// challenge before anyone may move the executor on.
-    #[arg(long, default_value_t = 10)]
+    /// challenge before anyone may move the executor on. It must leave the new executor time
+    /// to remove the dead member (the enclave's 8 s ack timeout, the member response period
+    /// and three transactions), or the client moves the executor on again until the contract
+    /// crashes.
+    #[arg(long, default_value_t = 30)]
     response_secs: u32,
     /// How long a challenged pool member has to answer (seconds).
     #[arg(long, default_value_t = 5)]
@@ -118,6 +121,17 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<Report> {
     }
     if args.response_secs == 0 || args.member_response_secs == 0 {
         bail!("--response-secs and --member-response-secs must be at least 1");
+    }
+    let needed = pose_enclave::ACK_TIMEOUT_MS_DEFAULT.div_ceil(1000) as u32
+        + args.member_response_secs
+        + 6 * BLOCK_SECS as u32;
+    if args.response_secs < needed {
+        say(&format!(
+            "warning: --response-secs {} is below about {needed} s (ack timeout, member response \
+             period, three transactions): the next executor will likely miss its deadline too, \
+             and the contract may crash",
+            args.response_secs
+        ));
     }
     let options = ClientOptions {
         poll: Duration::from_millis(100),

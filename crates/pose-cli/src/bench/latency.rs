@@ -384,19 +384,21 @@ fn report(args: &LatencyArgs, rows: &[Row]) -> anyhow::Result<Report> {
     // Fan-out: how p50 grows with the pool, per contract.
     let mut growth = Vec::new();
     md.push_str(
-        "\nState-update fan-out (sequential p50 against pool size, least-squares fit):\n\n| contract | ms per added member | p50 / pool size at the smallest and largest pool |\n|---|---:|---|\n",
+        "\nState-update fan-out (sequential p50 against pool size, least-squares fit over the pools \
+         of 2 or more members; a pool of 1 sends no state update and is left out):\n\n| contract | \
+         ms per added member | p50 per other member at the smallest and largest pool |\n|---|---:|---|\n",
     );
     for &w in &args.contracts {
         let pts: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| r.workload == w)
+            .filter(|r| r.workload == w && r.pool_size >= 2)
             .map(|r| (f64::from(r.pool_size), r.latency.p50_ms))
             .collect();
         let per_member = slope(&pts);
-        let ratio = |p: &(f64, f64)| p.1 / p.0;
+        let ratio = |p: &(f64, f64)| p.1 / (p.0 - 1.0);
         let ends = match (pts.first(), pts.last()) {
             (Some(a), Some(b)) => format!(
-                "{:.3} ms at {} / {:.3} ms at {}",
+                "{:.3} ms at pool {} / {:.3} ms at pool {}",
                 ratio(a),
                 a.0,
                 ratio(b),

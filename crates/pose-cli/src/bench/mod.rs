@@ -136,7 +136,13 @@ pub fn machine() -> Value {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    json!({ "cpus": cpus, "cpu_model": model })
+    // Other work on the machine while the scenario ran (1-minute load average at its end).
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|l| l.parse::<f64>().ok())
+    });
+    json!({ "cpus": cpus, "cpu_model": model, "load_average_1min": load })
 }
 
 fn emit(mut report: Report, out: &Output) -> anyhow::Result<()> {
@@ -192,8 +198,12 @@ fn section(report: &Report, machine: &Value, out_dir: &Path, md: Option<&Path>) 
         .display()
         .to_string()
     };
+    let load = machine["load_average_1min"]
+        .as_f64()
+        .map(|l| format!("; 1-minute load average {l:.2} at the end of the run"))
+        .unwrap_or_default();
     let mut s = format!(
-        "Command: `{}`\n\nMachine: {} CPUs (`nproc`), {} (`lscpu` model name).\n\n{}\n",
+        "Command: `{}`\n\nMachine: {} CPUs (`nproc`), {} (`lscpu` model name){load}.\n\n{}\n",
         report.command,
         machine["cpus"],
         machine["cpu_model"].as_str().unwrap_or("unknown"),

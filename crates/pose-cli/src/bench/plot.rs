@@ -170,7 +170,7 @@ pub fn stacked_bars(
 ) -> anyhow::Result<()> {
     create_dir(path)?;
     let n = rows.len().max(1);
-    let height = 140 + 2 * ROW_PX * n as u32;
+    let height = (140 + 2 * ROW_PX * n as u32).max(260);
     let max = rows
         .iter()
         .map(|r| r.1.iter().filter(|v| v.is_finite()).sum::<f64>())
@@ -184,7 +184,8 @@ pub fn stacked_bars(
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(10)
-        .build_cartesian_2d(0f64..max * 1.35, 0f64..n as f64)
+        // Room on the right for the labels and the legend.
+        .build_cartesian_2d(0f64..max * 1.8, 0f64..n as f64)
         .map_err(e)?;
     let x_label = axis_label(max);
     chart
@@ -228,7 +229,7 @@ pub fn stacked_bars(
         .map_err(e)?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
