@@ -288,7 +288,7 @@ async fn end_to_end(
             .with_context(|| format!("participant {p} submits"))?;
         check_output("submission", &out)?;
         submits.push(t);
-        if (p + 1) % 10 == 0 || p + 1 == n {
+        if (p + 1).is_multiple_of(10) || p + 1 == n {
             say(&format!("[{tag}] {}/{n} updates submitted", p + 1));
         }
     }

@@ -210,7 +210,7 @@ async fn measure(
             .with_context(|| format!("[{tag}] call {i}"))?;
         check_output("call", &out)?;
         samples.push(t);
-        if (i + 1) % 50 == 0 || i + 1 == args.calls {
+        if (i + 1).is_multiple_of(50) || i + 1 == args.calls {
             say(&format!("[{tag}] {}/{} calls done", i + 1, args.calls));
         }
     }
@@ -303,7 +303,7 @@ async fn throughput(
                 let (out, t) = s.call(&w.input(&s.address(), fl_params, i)).await?;
                 check_output("call", &out)?;
                 lat.push(t);
-                if (i + 1) % 250 == 0 {
+                if (i + 1).is_multiple_of(250) {
                     say(&format!("  {}/{total} calls done", i + 1));
                 }
             }
