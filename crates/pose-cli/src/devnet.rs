@@ -24,7 +24,7 @@ const READY_TIMEOUT_SECS: u64 = 180;
 /// How long a node has to stop after SIGTERM before it is killed.
 const STOP_GRACE_MS: u64 = 5_000;
 /// Largest devnet.
-const NODES_MAX: u8 = 32;
+pub const NODES_MAX: u8 = 32;
 
 /// Options of `pose devnet`.
 #[derive(Args, Debug)]
@@ -203,6 +203,12 @@ impl Devnet {
         Ok(pid)
     }
 
+    /// Stops every node (SIGTERM, then SIGKILL after a grace period); the chain stops when
+    /// the devnet is dropped. Stopping twice is harmless.
+    pub fn stop(&mut self) {
+        self.nodes.stop();
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then stops every process it started.
     pub async fn serve(mut self) -> anyhow::Result<()> {
         let outcome = wait_until_stopped(&mut self.nodes).await;
@@ -220,8 +226,14 @@ pub struct Devnet {
     pub info: DevnetInfo,
 }
 
-/// Starts anvil, deploys the manager, starts `n` nodes and waits until all registered.
+/// Starts anvil, deploys the manager, starts `n` nodes and waits until all registered;
+/// prints what it does on stdout.
 pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
+    start_with(n, dir, |line| println!("{line}")).await
+}
+
+/// [`start`], reporting each step to `say` (one line per call) instead of stdout.
+pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::Result<Devnet> {
     let dir = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("pose-devnet-{}", std::process::id())),
@@ -229,7 +241,7 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the devnet directory {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    println!("devnet directory {}", dir.display());
+    say(&format!("devnet directory {}", dir.display()));
 
     let accounts = (usize::from(n) + 2).max(10).to_string();
     // A block every second, as on a real chain: chain time (which the manager's deadlines
@@ -237,12 +249,15 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
     let anvil = pose_chain::anvil::spawn_anvil(&["--accounts", &accounts, "--block-time", "1"])
         .context("starting anvil (run scripts/setup, or set $ANVIL)")?;
     let rpc_url = anvil.endpoint();
-    println!("chain: anvil at {rpc_url} (chain id {})", anvil.chain_id());
+    say(&format!(
+        "chain: anvil at {rpc_url} (chain id {})",
+        anvil.chain_id()
+    ));
 
     let vendor = SigningKey::random(&mut OsRng);
     let measurement = pose_node::enclave_core::program_measurement();
     let deployer = anvil_signer(&anvil, 0)?;
-    print!("deploying the manager ... ");
+    say("deploying the manager ...");
     let client = ManagerClient::deploy(
         ChainConfig::new(rpc_url.clone()),
         deployer,
@@ -253,10 +268,10 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
     .context("deploying the manager contract")?;
     let manager = from_address(client.manager());
     let start_block = client.block_number().await?;
-    println!(
-        "done: manager {manager} (vendor {}, measurement {measurement})",
+    say(&format!(
+        "manager deployed: {manager} (vendor {}, measurement {measurement})",
         vendor.address()
-    );
+    ));
 
     let ports = (0..n)
         .map(|_| free_port())
@@ -298,7 +313,9 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
         nodes.0.push(child);
         configs.push((path, log));
     }
-    println!("started {n} nodes; waiting until every enclave is registered ...");
+    say(&format!(
+        "started {n} nodes; waiting until every enclave is registered ..."
+    ));
 
     let transport = Transport::new(Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
@@ -333,7 +350,9 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
         if on_chain.operator != operator || !on_chain.active {
             bail!("node {i}'s enclave {enclave} is not registered on chain by its operator");
         }
-        println!("node {i}: {url}  enclave {enclave}  operator {operator}");
+        say(&format!(
+            "node {i}: {url}  enclave {enclave}  operator {operator}"
+        ));
         listed.push(DevnetNode {
             url: url.clone(),
             enclave,
@@ -353,6 +372,10 @@ pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
         nodes: listed,
     };
     write_info(&dir, &info)?;
+    say(&format!(
+        "endpoints written to {}",
+        dir.join("devnet.json").display()
+    ));
     Ok(Devnet {
         nodes,
         _anvil: anvil,
@@ -379,7 +402,6 @@ fn write_info(dir: &Path, info: &DevnetInfo) -> anyhow::Result<()> {
     let tmp = dir.join("devnet.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(info)?)?;
     std::fs::rename(&tmp, &path)?;
-    println!("endpoints written to {}", path.display());
     Ok(())
 }
 

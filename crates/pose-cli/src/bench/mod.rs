@@ -4,9 +4,11 @@
 //! markers (`--benchmarks-md BENCHMARKS.md`), so no number there is typed by hand.
 //!
 //! Scenarios that need only a chain (`gas`, `onchain`) start their own anvil unless
-//! `--rpc-url` names one. Scenarios that need the running node network (`latency`, `fl`,
-//! `failover`) are registered and refuse with a message until `pose devnet` exists; each new
-//! scenario adds a variant to [`Scenario`] and a module returning a [`Report`].
+//! `--rpc-url` names one. Scenarios that need the node network (`latency`, `fl`, `failover`)
+//! start their own devnet (anvil and `pose node` processes of this binary, in a temporary
+//! directory) and stop every process they started when they end, also on error; they print
+//! their progress on stderr. Each scenario is a variant of [`Scenario`] and a module returning
+//! a [`Report`].
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
+mod failover;
+mod fl;
 mod gas;
+mod latency;
+mod net;
 mod onchain;
 mod plot;
 
@@ -31,19 +37,12 @@ enum Scenario {
     Gas(gas::GasArgs),
     /// Plain Solidity token and auction on anvil (gas and wall time per call) beside pose.
     Onchain(onchain::OnchainArgs),
-    /// End-to-end request latency through a pool (needs the devnet; not available yet).
-    Latency(NeedsDevnet),
-    /// Federated-learning rounds through a pool (needs the devnet; not available yet).
-    Fl(NeedsDevnet),
-    /// Executor failover time after a crash (needs the devnet; not available yet).
-    Failover(NeedsDevnet),
-}
-
-/// Arguments of the scenarios that wait for the devnet.
-#[derive(Args, Debug)]
-struct NeedsDevnet {
-    #[command(flatten)]
-    out: Output,
+    /// Call latency and throughput through pools of several sizes on a local devnet.
+    Latency(latency::LatencyArgs),
+    /// Federated-learning submissions and aggregation end to end beside the runtime alone.
+    Fl(fl::FlArgs),
+    /// Time from the executor's crash to the first answer of the next executor, by phase.
+    Failover(failover::FailoverArgs),
 }
 
 /// How a scenario reports, shared by all scenarios.
@@ -63,7 +62,7 @@ pub struct Output {
     #[arg(long, value_name = "FILE")]
     benchmarks_md: Option<PathBuf>,
     /// Use the anvil (or other dev chain with anvil's RPC methods) at this URL instead of
-    /// starting one.
+    /// starting one (chain-only scenarios; the node-network scenarios start their own).
     #[arg(long, value_name = "URL")]
     rpc_url: Option<String>,
 }
@@ -92,7 +91,9 @@ pub struct Report {
 
 /// Runs `pose bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: the node-network scenarios run many clients at once.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -105,19 +106,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let out = a.out.clone();
             (rt.block_on(onchain::run(a))?, out)
         }
-        Scenario::Latency(_) => needs_devnet("latency")?,
-        Scenario::Fl(_) => needs_devnet("fl")?,
-        Scenario::Failover(_) => needs_devnet("failover")?,
+        Scenario::Latency(a) => {
+            let out = a.out.clone();
+            (rt.block_on(latency::run(a))?, out)
+        }
+        Scenario::Fl(a) => {
+            let out = a.out.clone();
+            (rt.block_on(fl::run(a))?, out)
+        }
+        Scenario::Failover(a) => {
+            let out = a.out.clone();
+            (rt.block_on(failover::run(a))?, out)
+        }
     };
     emit(report, &out)
-}
-
-fn needs_devnet(name: &str) -> anyhow::Result<(Report, Output)> {
-    bail!(
-        "`pose bench {name}` measures a running pool of nodes and needs `pose devnet`, which is \
-         not available in this build yet; run `pose bench gas` or `pose bench onchain` for the \
-         chain-side measurements"
-    )
 }
 
 /// The machine the numbers come from.
@@ -134,7 +136,13 @@ pub fn machine() -> Value {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    json!({ "cpus": cpus, "cpu_model": model })
+    // Other work on the machine while the scenario ran (1-minute load average at its end).
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|l| l.parse::<f64>().ok())
+    });
+    json!({ "cpus": cpus, "cpu_model": model, "load_average_1min": load })
 }
 
 fn emit(mut report: Report, out: &Output) -> anyhow::Result<()> {
@@ -190,8 +198,12 @@ fn section(report: &Report, machine: &Value, out_dir: &Path, md: Option<&Path>) 
         .display()
         .to_string()
     };
+    let load = machine["load_average_1min"]
+        .as_f64()
+        .map(|l| format!("; 1-minute load average {l:.2} at the end of the run"))
+        .unwrap_or_default();
     let mut s = format!(
-        "Command: `{}`\n\nMachine: {} CPUs (`nproc`), {} (`lscpu` model name).\n\n{}\n",
+        "Command: `{}`\n\nMachine: {} CPUs (`nproc`), {} (`lscpu` model name){load}.\n\n{}\n",
         report.command,
         machine["cpus"],
         machine["cpu_model"].as_str().unwrap_or("unknown"),
