@@ -625,10 +625,17 @@ impl<P: Platform> Enclave<P> {
         }
         self.advance_commit(cid, rep, out);
         self.chain_duties(cid, rep, out);
+        let mut built = false;
         for _ in 0..PIPELINE_UPDATES_MAX {
             if !self.build_update(cid, rep, out) {
                 break;
             }
+            built = true;
+        }
+        if built && Self::others(rep, me).is_empty() {
+            // A pool of one waits for nobody: commit (and reply) now, not at the next event.
+            self.advance_commit(cid, rep, out);
+            self.chain_duties(cid, rep, out);
         }
         self.retransmit_and_challenge(cid, rep, out);
         let _ = now;

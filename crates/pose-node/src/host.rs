@@ -17,6 +17,9 @@ use crate::mailbox::Mailboxes;
 use crate::metrics::Metrics;
 use crate::store::{NodeStore, StoreError};
 
+/// Messages waiting for one peer node before new ones are dropped (the enclave retransmits).
+pub const OUTBOX_MESSAGES_MAX: usize = 1024;
+
 /// Name of the enclave's sealed blob in the store.
 pub const SEALED_BLOB: &str = "enclave";
 
@@ -99,6 +102,10 @@ pub struct Host<C: Core> {
     metrics: Arc<Metrics>,
     peers: BTreeMap<Address, String>,
     transport: Transport,
+    /// One ordered queue per peer node URL, drained by its own task: messages to a peer leave
+    /// in the order the enclave produced them (a member refuses a state update that overtook
+    /// its predecessor, and the executor would resend it only after a retransmit period).
+    outboxes: BTreeMap<String, mpsc::Sender<Vec<u8>>>,
     submissions: Submissions,
     last_now_ms: u64,
     /// Test only: flip a bit in every relayed message (see `NodeConfig::test_tamper_relayed`).
@@ -131,6 +138,7 @@ impl<C: Core> Host<C> {
             metrics,
             peers,
             transport: Transport::new(Duration::from_secs(10)),
+            outboxes: BTreeMap::new(),
             submissions,
             last_now_ms: 0,
             tamper_relayed: false,
@@ -233,13 +241,19 @@ impl<C: Core> Host<C> {
         match self.peers.get(&to) {
             Some(url) => {
                 self.metrics.peer_messages_sent.inc();
-                let (transport, url) = (self.transport.clone(), url.clone());
-                tokio::spawn(async move {
-                    // Lost messages are the enclave's business: it retransmits.
-                    if let Err(e) = transport.post_message(&url, bytes).await {
-                        tracing::debug!(%url, error = %e, "peer message not delivered");
+                let url = url.clone();
+                let outbox = match self.outboxes.get(&url) {
+                    Some(tx) if !tx.is_closed() => tx.clone(),
+                    _ => {
+                        let tx = spawn_outbox(self.transport.clone(), url.clone());
+                        self.outboxes.insert(url.clone(), tx.clone());
+                        tx
                     }
-                });
+                };
+                // A full queue means the peer is not keeping up: drop, the enclave retransmits.
+                if outbox.try_send(bytes).is_err() {
+                    tracing::debug!(%url, "peer outbox full; message dropped");
+                }
             }
             None => {
                 self.metrics.user_messages_queued.inc();
@@ -247,6 +261,20 @@ impl<C: Core> Host<C> {
             }
         }
     }
+}
+
+/// Starts the task that posts `url`'s messages one after the other; returns its queue.
+fn spawn_outbox(transport: Transport, url: String) -> mpsc::Sender<Vec<u8>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(OUTBOX_MESSAGES_MAX);
+    tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            // Lost messages are the enclave's business: it retransmits.
+            if let Err(e) = transport.post_message(&url, bytes).await {
+                tracing::debug!(%url, error = %e, "peer message not delivered");
+            }
+        }
+    });
+    tx
 }
 
 #[cfg(test)]
@@ -332,6 +360,81 @@ mod tests {
             .unwrap();
         assert_eq!(verdict.await.unwrap(), Err("too short".to_owned()));
 
+        events_tx.send(HostEvent::Shutdown).await.unwrap();
+        running.await.unwrap().unwrap();
+    }
+
+    /// A core that sends each message's bytes (after the first 20, the peer) to that peer.
+    struct Forward;
+
+    impl Core for Forward {
+        type Rejection = String;
+        fn handle(&mut self, _now_ms: u64, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
+            match event {
+                CoreEvent::Message(bytes) => Ok(vec![CoreAction::Send {
+                    to: Address(bytes[..20].try_into().unwrap()),
+                    bytes: bytes[20..].to_vec(),
+                }]),
+                _ => Ok(vec![]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_to_one_peer_arrive_in_the_order_the_enclave_sent_them() {
+        use axum::routing::post;
+        // The peer answers early messages slowest, so concurrent posts would finish reversed.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        let app = axum::Router::new().route(
+            pose_client::transport::ROUTE_MESSAGES,
+            post(move |body: axum::body::Bytes| {
+                let seen = recorder.clone();
+                async move {
+                    let i = body[0];
+                    tokio::time::sleep(Duration::from_millis(u64::from(20 - i) * 3)).await;
+                    seen.lock().unwrap().push(i);
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(&dir.path().join("node.redb")).unwrap());
+        let (sub_tx, _sub_rx) = mpsc::channel(8);
+        let peer = Address([7; 20]);
+        let host = Host::new(
+            Forward,
+            store,
+            Arc::new(Mailboxes::default()),
+            Arc::new(Metrics::default()),
+            BTreeMap::from([(peer, url)]),
+            sub_tx,
+        );
+        let (events_tx, events_rx) = mpsc::channel(32);
+        let running = tokio::spawn(host.run(events_rx));
+        for i in 0..20u8 {
+            let mut message = peer.0.to_vec();
+            message.push(i);
+            let (done, _verdict) = oneshot::channel();
+            events_tx
+                .send(HostEvent::Inbound(Inbound {
+                    bytes: message,
+                    done,
+                }))
+                .await
+                .unwrap();
+        }
+        for _ in 0..200 {
+            if seen.lock().unwrap().len() == 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*seen.lock().unwrap(), (0..20u8).collect::<Vec<_>>());
         events_tx.send(HostEvent::Shutdown).await.unwrap();
         running.await.unwrap().unwrap();
     }
