@@ -238,10 +238,9 @@ pub fn encode(call: &ManagerCall) -> Vec<u8> {
                 Arg::Bytes(sig),
             ],
         ),
-        ManagerCall::RemoveMember { cid, member } => encode_call(
-            sel::REMOVE_MEMBER.1,
-            &[cid_word(*cid), addr_word(member)],
-        ),
+        ManagerCall::RemoveMember { cid, member } => {
+            encode_call(sel::REMOVE_MEMBER.1, &[cid_word(*cid), addr_word(member)])
+        }
         ManagerCall::Withdraw {
             cid,
             recipient,
@@ -279,9 +278,8 @@ pub fn encode(call: &ManagerCall) -> Vec<u8> {
 }
 
 fn amount(w: &Word) -> Result<u128, AbiError> {
-    word_u128(w).ok_or_else(|| {
-        AbiError::AmountTooLarge(w.iter().map(|b| format!("{b:02x}")).collect())
-    })
+    word_u128(w)
+        .ok_or_else(|| AbiError::AmountTooLarge(w.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// The manager call in `calldata` (selector first).
@@ -302,8 +300,7 @@ pub fn decode(calldata: &[u8]) -> Result<ManagerCall, AbiError> {
                 params: Params {
                     pool_size: c.uint(1, 8, "params.poolSize")? as u8,
                     response_period_secs: c.uint(2, 32, "params.responsePeriodSecs")? as u32,
-                    member_response_period_secs: c
-                        .uint(3, 32, "params.memberResponsePeriodSecs")?
+                    member_response_period_secs: c.uint(3, 32, "params.memberResponsePeriodSecs")?
                         as u32,
                     confirmations: c.uint(4, 16, "params.confirmations")? as u16,
                 },
@@ -323,7 +320,9 @@ pub fn decode(calldata: &[u8]) -> Result<ManagerCall, AbiError> {
                     .collect(),
             }
         }
-        s if s == sel::DEPOSIT.1 => ManagerCall::Deposit { cid: cid(&args(1)?)? },
+        s if s == sel::DEPOSIT.1 => ManagerCall::Deposit {
+            cid: cid(&args(1)?)?,
+        },
         s if s == sel::CHALLENGE.1 => {
             let c = args(2)?;
             ManagerCall::Challenge {

@@ -318,17 +318,19 @@ fn any_call() -> impl Strategy<Value = ManagerCall> {
             any_hash(),
             any_bytes()
         )
-            .prop_map(|(cid, challenge_id, reply, seq, state_hash, tx_hash, sig)| {
-                ManagerCall::Respond {
-                    cid,
-                    challenge_id,
-                    reply,
-                    seq: Seq(seq),
-                    state_hash,
-                    tx_hash,
-                    sig,
+            .prop_map(
+                |(cid, challenge_id, reply, seq, state_hash, tx_hash, sig)| {
+                    ManagerCall::Respond {
+                        cid,
+                        challenge_id,
+                        reply,
+                        seq: Seq(seq),
+                        state_hash,
+                        tx_hash,
+                        sig,
+                    }
                 }
-            }),
+            ),
         (any_cid(), any::<u64>()).prop_map(|(cid, challenge_id)| {
             ManagerCall::TimeoutChallenge { cid, challenge_id }
         }),
@@ -471,7 +473,7 @@ fn check_decoded(data: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
     fn encodings_agree_with_alloy_and_decode_each_other(call in any_call()) {

@@ -123,7 +123,7 @@ fn any_in_bounds_offset_is_accepted() {
 fn offsets_and_lengths_outside_the_calldata_are_refused() {
     // With an empty `bytes` last, the calldata's last word is a length of 0.
     let data = encode(&challenge(vec![]));
-    let len = data.len() - HEAD_START;
+    let len = (data.len() - HEAD_START) as u128;
     for (offset, ok) in [
         (len - 32, true),
         (len - 31, false), // the length word does not fit
@@ -145,7 +145,9 @@ fn offsets_and_lengths_outside_the_calldata_are_refused() {
     set_word(&mut d, 64, w(65));
     assert!(matches!(
         decode(&d),
-        Err(AbiError::LengthOutOfRange { what: "encryptedInput" })
+        Err(AbiError::LengthOutOfRange {
+            what: "encryptedInput"
+        })
     ));
     // A huge length is refused before anything is allocated.
     for huge in [u64::MAX as u128, 1 << 64, u128::MAX] {

@@ -200,7 +200,12 @@ impl<'a> Calldata<'a> {
 
     /// The position and length of a top-level dynamic argument whose offset is head word `i`:
     /// `stride` bytes per element (1 for `bytes`, 32 for arrays).
-    fn top_level(&self, i: usize, stride: u64, what: &'static str) -> Result<(usize, usize), AbiError> {
+    fn top_level(
+        &self,
+        i: usize,
+        stride: u64,
+        what: &'static str,
+    ) -> Result<(usize, usize), AbiError> {
         // if gt(offset, 0xffffffffffffffff) { revert }
         let offset = word_u64(self.head(i)).ok_or(AbiError::OffsetOutOfRange { what })?;
         // The length word must lie inside the calldata.
@@ -214,7 +219,12 @@ impl<'a> Calldata<'a> {
 
     /// The value whose length word is at `at` (inside the calldata): its length must be at most
     /// `2^64 - 1` and its `length * stride` bytes must lie inside the calldata.
-    fn value_at(&self, at: usize, stride: u64, what: &'static str) -> Result<(usize, usize), AbiError> {
+    fn value_at(
+        &self,
+        at: usize,
+        stride: u64,
+        what: &'static str,
+    ) -> Result<(usize, usize), AbiError> {
         let len_word: Word = self.data[at..at + 32]
             .try_into()
             .expect("the length word was checked to be inside the calldata");
@@ -255,7 +265,12 @@ impl<'a> Calldata<'a> {
 
     /// solc's `access_calldata_tail` for a `bytes` element: `base` is the position of the first
     /// element's offset word, `ptr` that of this element's (both inside the calldata).
-    fn tail_bytes(&self, base: usize, ptr: usize, what: &'static str) -> Result<&'a [u8], AbiError> {
+    fn tail_bytes(
+        &self,
+        base: usize,
+        ptr: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], AbiError> {
         let size = self.data.len() as i128;
         let base_i = base as i128;
         let ptr_word: Word = self.data[ptr..ptr + 32]
