@@ -18,7 +18,9 @@ use crate::metrics::Metrics;
 use crate::store::{NodeStore, StoreError};
 
 /// Messages waiting for one peer node before new ones are dropped (the enclave retransmits).
-pub const OUTBOX_MESSAGES_MAX: usize = 1024;
+/// Small on purpose: a peer that falls behind should lose stale retransmissions rather than
+/// receive a long backlog of them in order (enough for the pipeline of updates and acks).
+pub const OUTBOX_MESSAGES_MAX: usize = 32;
 
 /// Name of the enclave's sealed blob in the store.
 pub const SEALED_BLOB: &str = "enclave";
