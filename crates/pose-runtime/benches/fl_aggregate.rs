@@ -7,6 +7,9 @@
 //! Run: `cargo bench -p pose-runtime --bench fl_aggregate`. Results are in BENCHMARKS.md.
 //! Set `FL_BENCH_QUICK=1` to run only n=10 (both model sizes), and `FL_BENCH_WASM=<file>` to
 //! measure another build of the contract (for example one compiled with `+simd128`).
+//! `FL_BENCH_MARKDOWN=BENCHMARKS.md` also times each case apart from criterion (median of 15
+//! runs) and rewrites the table between the file's `fl_aggregate` markers, so the table in
+//! BENCHMARKS.md comes from this command and not from hand.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -88,6 +91,8 @@ fn bench(c: &mut Criterion) {
             (100, 1_000_000),
         ]
     };
+    let markdown = std::env::var_os("FL_BENCH_MARKDOWN");
+    let mut rows = Vec::new();
     let mut group = c.benchmark_group("fl_aggregate");
     group
         .sample_size(10)
@@ -171,8 +176,108 @@ fn bench(c: &mut Criterion) {
                 weighted_average(&mut src, black_box(&mut out_native)).expect("aggregate");
             })
         });
+        if markdown.is_some() {
+            let wasm = median_ms(|| {
+                engine
+                    .execute(&hash, Entry::Call, &mut state, &env(0), &[2])
+                    .expect("aggregate");
+            });
+            let native = median_ms(|| {
+                let mut src = SliceUpdates::new(&slices, &weights);
+                weighted_average(&mut src, black_box(&mut out_native)).expect("aggregate");
+            });
+            let query = median_ms(|| {
+                engine
+                    .execute(&hash, Entry::Query, &mut state, &env(0), &[5])
+                    .expect("query");
+            });
+            rows.push(Row {
+                n,
+                m,
+                wasm,
+                native,
+                floor: bytes / bw * 1e3,
+                query,
+                fuel: out.fuel_used,
+            });
+        }
     }
     group.finish();
+    if let Some(path) = markdown {
+        write_markdown(std::path::Path::new(&path), &rows, bw);
+    }
+}
+
+/// One case of the markdown table; times in milliseconds.
+struct Row {
+    n: usize,
+    m: usize,
+    wasm: f64,
+    native: f64,
+    floor: f64,
+    query: f64,
+    fuel: u64,
+}
+
+/// Median of 15 timed runs of `f`, in milliseconds.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..15)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Rewrites the block between `<!-- fl_aggregate: begin -->` and `<!-- fl_aggregate: end -->`.
+fn write_markdown(path: &std::path::Path, rows: &[Row], bw: f64) {
+    let (begin, end) = ("<!-- fl_aggregate: begin -->", "<!-- fl_aggregate: end -->");
+    let text = std::fs::read_to_string(path).expect("the markdown file is readable");
+    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
+        panic!("{} has no `{begin}` ... `{end}` block", path.display());
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut block = format!(
+        "{begin}\nCommand: `FL_BENCH_MARKDOWN=BENCHMARKS.md cargo bench -p pose-runtime --bench fl_aggregate`\n\n\
+         Machine: {cores} CPUs, {cpu}; 1-minute load average {load} at the end of the run. \
+         Copy bandwidth: {:.1} GB/s. Times: median of 15 runs after criterion's own.\n\n\
+         | n | m | Wasm | native | floor | Wasm / native | Wasm / floor | fixed cost of a call | aggregate fuel |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        bw / 1e9
+    );
+    for r in rows {
+        block.push_str(&format!(
+            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} | {:.2} | {:.3} ms | {:.1} M |\n",
+            r.n,
+            r.m,
+            r.wasm,
+            r.native,
+            r.floor,
+            r.wasm / r.native,
+            r.wasm / r.floor,
+            r.query,
+            r.fuel as f64 / 1e6
+        ));
+    }
+    let out = format!("{}{}{}", &text[..b], block, &text[e..]);
+    std::fs::write(path, out).expect("the markdown file is writable");
+    println!("table written to {}", path.display());
 }
 
 criterion_group!(benches, bench);
