@@ -204,7 +204,12 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     if let Some(path) = markdown {
-        write_markdown(std::path::Path::new(&path), &rows, bw);
+        // `cargo bench` runs in the package directory: a relative path is from the
+        // workspace root, where the command is typed.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path);
+        write_markdown(&path, &rows, bw);
     }
 }
 
