@@ -398,30 +398,6 @@ impl PoseClient {
         Ok((req, AeadKey::from_bytes(reply_key)))
     }
 
-    /// Checks `reply` against `req` and the pool, and opens the output.
-    fn open(
-        &self,
-        req: &Request,
-        reply_key: &AeadKey,
-        pool: &[Address],
-        reply: &Reply,
-    ) -> Option<Vec<u8>> {
-        if reply.request_digest != req.digest() || reply.cid != req.cid {
-            return None;
-        }
-        if !pool.contains(&reply.executor) {
-            return None;
-        }
-        let sig = SignatureBytes(reply.sig.as_slice().try_into().ok()?);
-        pose_crypto::verify(&reply.digest(), &sig, &reply.executor).ok()?;
-        if reply.output.len() < 24 {
-            return None;
-        }
-        let mut ad = reply.output[..24].to_vec();
-        ad.extend_from_slice(&reply.request_digest.0);
-        reply_key.decrypt(&ad, &reply.output[24..]).ok()
-    }
-
     async fn request(
         &self,
         cid: ContractId,
@@ -464,7 +440,7 @@ impl PoseClient {
                 };
                 for m in inbox {
                     if let Ok(Message::Reply(r)) = Message::decode(&m) {
-                        if let Some(output) = self.open(&req, &reply_key, &pool, &r) {
+                        if let Some(output) = open_reply(&req, &reply_key, &pool, &r) {
                             return finish(output, r);
                         }
                     }
@@ -551,4 +527,29 @@ impl PoseClient {
 /// An output starting with the contract SDK's error marker is the contract's refusal.
 fn finish(output: Vec<u8>, receipt: Reply) -> Result<Answer, ClientError> {
     Ok(Answer { output, receipt })
+}
+
+/// Checks `reply` against the request `req` and the verified `pool` (for this request, signed
+/// by a pool member over its digest) and opens its output with `reply_key`; `None` for a reply
+/// that is not the answer to `req` (a stale, forged or corrupted one).
+pub fn open_reply(
+    req: &Request,
+    reply_key: &AeadKey,
+    pool: &[Address],
+    reply: &Reply,
+) -> Option<Vec<u8>> {
+    if reply.request_digest != req.digest() || reply.cid != req.cid {
+        return None;
+    }
+    if !pool.contains(&reply.executor) {
+        return None;
+    }
+    let sig = SignatureBytes(reply.sig.as_slice().try_into().ok()?);
+    pose_crypto::verify(&reply.digest(), &sig, &reply.executor).ok()?;
+    if reply.output.len() < 24 {
+        return None;
+    }
+    let mut ad = reply.output[..24].to_vec();
+    ad.extend_from_slice(&reply.request_digest.0);
+    reply_key.decrypt(&ad, &reply.output[24..]).ok()
 }

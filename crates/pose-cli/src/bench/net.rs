@@ -19,8 +19,8 @@ use pose_client::transport::Transport;
 use pose_client::{ClientOptions, PoseClient};
 use pose_crypto::aead::seal_to;
 use pose_crypto::{AeadKey, OsRng, RngCore, SigningKey};
-use pose_types::wire::{Message, Reply, Request, RequestKind};
-use pose_types::{Address, ContractId, EncPublicKey, SignatureBytes};
+use pose_types::wire::{Message, Request, RequestKind};
+use pose_types::{Address, ContractId, EncPublicKey};
 
 use crate::contract::connect;
 use crate::devnet::{self, Devnet, DevnetInfo};
@@ -214,7 +214,9 @@ impl Session {
                 .context("reading the mailbox")?;
             for m in inbox {
                 if let Ok(Message::Reply(r)) = Message::decode(&m) {
-                    if let Some(output) = self.open_reply(&req, &reply_key, &r) {
+                    if let Some(output) =
+                        pose_client::contract::open_reply(&req, &reply_key, &self.pool, &r)
+                    {
                         return Ok((output, start.elapsed()));
                     }
                 }
@@ -227,24 +229,6 @@ impl Session {
                 );
             }
         }
-    }
-
-    /// Checks `reply` against `req` and the pool, and opens the output (as `PoseClient`).
-    fn open_reply(&self, req: &Request, reply_key: &AeadKey, reply: &Reply) -> Option<Vec<u8>> {
-        if reply.request_digest != req.digest() || reply.cid != req.cid {
-            return None;
-        }
-        if !self.pool.contains(&reply.executor) {
-            return None;
-        }
-        let sig = SignatureBytes(reply.sig.as_slice().try_into().ok()?);
-        pose_crypto::verify(&reply.digest(), &sig, &reply.executor).ok()?;
-        if reply.output.len() < 24 {
-            return None;
-        }
-        let mut ad = reply.output[..24].to_vec();
-        ad.extend_from_slice(&reply.request_digest.0);
-        reply_key.decrypt(&ad, &reply.output[24..]).ok()
     }
 }
 
