@@ -519,7 +519,7 @@ impl World {
     /// At healing, up to `silent_wanted` members of each pool go silent for good, then up to
     /// `tampering_wanted` of the others get a tampering host for good. In every pool the
     /// member that holds the latest state stays responsive, and tampering hosts come only to
-    /// pools where a member that holds the state and has no member challenge about to expire
+    /// pools where a member that holds the state and has no open member challenge
     /// stays honest (SPEC: liveness needs one responsive pool member; a member that never
     /// received the state, or that is removed for a deadline it missed during the faults,
     /// cannot be that member).
@@ -532,12 +532,12 @@ impl World {
                 continue;
             };
             let pool: Vec<Address> = c.pool.iter().map(|m| m.address).collect();
-            // `best` holds the latest state; `stay` the latest among the members that will not
-            // be removed for a member challenge whose deadline has (nearly) passed: a member
-            // that may be removed after healing whatever it does cannot keep the pool live.
+            // `best` holds the latest state; `stay` the latest among the members without an
+            // open member challenge: one challenged during the faults may miss its deadline
+            // (it has to see the challenge and answer in what is left of the period) and be
+            // removed after healing whatever it does, so it cannot keep the pool live.
             let mut best: Option<((Epoch, Seq), Address)> = None;
             let mut stay: Option<((Epoch, Seq), Address)> = None;
-            let now_secs = self.now_ms / 1000;
             for a in &pool {
                 let i = self.by_addr[a];
                 let Some((h, he)) = self.nodes[i].enclave.as_ref().and_then(|e| e.head(cid)) else {
@@ -547,10 +547,7 @@ impl World {
                 if best.as_ref().is_none_or(|(bk, _)| key > *bk) {
                     best = Some((key, *a));
                 }
-                let removable = c
-                    .member_challenges
-                    .get(a)
-                    .is_some_and(|dl| *dl <= now_secs + 2);
+                let removable = c.member_challenges.contains_key(a);
                 if !removable && stay.as_ref().is_none_or(|(bk, _)| key > *bk) {
                     stay = Some((key, *a));
                 }

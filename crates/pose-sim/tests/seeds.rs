@@ -86,9 +86,11 @@ fn liveness_with_k_of_n_members_silent() {
 /// member kept honest is now one that stays). 498: that rule, applied to silence too, left a
 /// pool's only state holder to be silenced (silence keeps the latest holder as before). 7306: a
 /// query to an executor with a tampering host (queries have no on-chain path; not counted).
+/// 8795: the member kept honest had a member challenge open at healing with a few seconds left
+/// and was removed; now it must have none open.
 #[test]
 fn regression_seeds_pass() {
-    for seed in [7181, 427, 2303, 498, 7306] {
+    for seed in [7181, 427, 2303, 498, 7306, 8795] {
         let o = run_seed(seed, &RunOptions::default());
         assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
     }
