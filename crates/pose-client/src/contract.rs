@@ -379,23 +379,7 @@ impl PoseClient {
         key: &EncPublicKey,
         input: &[u8],
     ) -> Result<(Request, AeadKey), ClientError> {
-        let mut rng = OsRng;
-        let mut reply_key = [0u8; 32];
-        rng.fill_bytes(&mut reply_key);
-        let mut plain = reply_key.to_vec();
-        plain.extend_from_slice(input);
-        let body = seal_to(key, b"pose.box.v1", &plain, &mut rng)
-            .map_err(|e| ClientError::Invalid(format!("the contract key is unusable: {e}")))?;
-        let mut req = Request {
-            cid,
-            user: self.user.address(),
-            nonce: rng.next_u64(),
-            kind,
-            body,
-            sig: Vec::new(),
-        };
-        req.sig = self.user.sign_digest(&req.digest()).0.to_vec();
-        Ok((req, AeadKey::from_bytes(reply_key)))
+        build_request(&self.user, cid, kind, key, input)
     }
 
     async fn request(
@@ -527,6 +511,34 @@ impl PoseClient {
 /// An output starting with the contract SDK's error marker is the contract's refusal.
 fn finish(output: Vec<u8>, receipt: Reply) -> Result<Answer, ClientError> {
     Ok(Answer { output, receipt })
+}
+
+/// A signed request from `user` carrying `input` sealed to the contract key `key` under a fresh
+/// reply key and a random nonce; returns it with the reply key that opens its answer.
+pub fn build_request(
+    user: &SigningKey,
+    cid: ContractId,
+    kind: RequestKind,
+    key: &EncPublicKey,
+    input: &[u8],
+) -> Result<(Request, AeadKey), ClientError> {
+    let mut rng = OsRng;
+    let mut reply_key = [0u8; 32];
+    rng.fill_bytes(&mut reply_key);
+    let mut plain = reply_key.to_vec();
+    plain.extend_from_slice(input);
+    let body = seal_to(key, b"pose.box.v1", &plain, &mut rng)
+        .map_err(|e| ClientError::Invalid(format!("the contract key is unusable: {e}")))?;
+    let mut req = Request {
+        cid,
+        user: user.address(),
+        nonce: rng.next_u64(),
+        kind,
+        body,
+        sig: Vec::new(),
+    };
+    req.sig = user.sign_digest(&req.digest()).0.to_vec();
+    Ok((req, AeadKey::from_bytes(reply_key)))
 }
 
 /// Checks `reply` against the request `req` and the verified `pool` (for this request, signed

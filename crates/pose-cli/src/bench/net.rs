@@ -17,9 +17,8 @@ use anyhow::{bail, Context};
 use pose_chain::{from_address, PoseManager};
 use pose_client::transport::Transport;
 use pose_client::{ClientOptions, PoseClient};
-use pose_crypto::aead::seal_to;
-use pose_crypto::{AeadKey, OsRng, RngCore, SigningKey};
-use pose_types::wire::{Message, Request, RequestKind};
+use pose_crypto::{OsRng, SigningKey};
+use pose_types::wire::{Message, RequestKind};
 use pose_types::{Address, ContractId, EncPublicKey};
 
 use crate::contract::connect;
@@ -178,23 +177,14 @@ impl Session {
     /// output and the time from building the request to the verified receipt.
     pub async fn call(&self, input: &[u8]) -> anyhow::Result<(Vec<u8>, Duration)> {
         let start = Instant::now();
-        let mut rng = OsRng;
-        let mut reply_key = [0u8; 32];
-        rng.fill_bytes(&mut reply_key);
-        let mut plain = reply_key.to_vec();
-        plain.extend_from_slice(input);
-        let body = seal_to(&self.key, b"pose.box.v1", &plain, &mut rng)
-            .map_err(|e| anyhow::anyhow!("sealing the input: {e}"))?;
-        let mut req = Request {
-            cid: self.cid,
-            user: self.user.address(),
-            nonce: rng.next_u64(),
-            kind: RequestKind::Call,
-            body,
-            sig: Vec::new(),
-        };
-        req.sig = self.user.sign_digest(&req.digest()).0.to_vec();
-        let reply_key = AeadKey::from_bytes(reply_key);
+        let (req, reply_key) = pose_client::contract::build_request(
+            &self.user,
+            self.cid,
+            RequestKind::Call,
+            &self.key,
+            input,
+        )
+        .map_err(|e| anyhow::anyhow!("building the request: {e}"))?;
         let bytes = Message::Request(req.clone()).encode();
         // Right after a deployment the executor's node may not have seen the creation
         // confirmed yet and refuses the request; retry for a while, as `PoseClient` does.
