@@ -554,6 +554,19 @@ impl ManagerClient {
         self.read(&PoseManager::txHashOfCall { cid: cid.0 }).await
     }
 
+    /// Whether the manager ever produced `tx_hash` for `cid` (a real chain position).
+    pub async fn is_known_tx_hash(
+        &self,
+        cid: ContractId,
+        tx_hash: B256,
+    ) -> Result<bool, ChainError> {
+        self.read(&PoseManager::isKnownTxHashCall {
+            cid: cid.0,
+            txHash: tx_hash,
+        })
+        .await
+    }
+
     /// The contract's on-chain record.
     pub async fn contract(&self, cid: ContractId) -> Result<PoseManager::Instance, ChainError> {
         self.read(&PoseManager::getContractCall { cid: cid.0 })

@@ -174,6 +174,14 @@ pub fn print_progress(p: &Progress) {
         Progress::WaitingForCreation => {
             println!("  code handed to the executor; waiting until every pool member accepted ...")
         }
+        Progress::ReceiptRefused {
+            executor,
+            chain_pos,
+        } => println!(
+            "  receipt from executor {executor} refused: it names chain position {chain_pos}, \
+             which the manager never produced (its host invented chain transactions); waiting \
+             for an answer through the chain ..."
+        ),
     }
 }
 

@@ -25,6 +25,9 @@ pub struct NodeArgs {
     /// Test only: sets `test_tamper_relayed` (the node corrupts what it relays).
     #[arg(long, hide = true)]
     pub test_tamper_relayed: bool,
+    /// Test only: sets `test_forge_remove_members` (the node invents chain transactions).
+    #[arg(long, hide = true)]
+    pub test_forge_remove_members: bool,
 }
 
 /// Starts structured logs on stderr (one line per event, with fields).
@@ -50,6 +53,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     config.test_tamper_relayed |= args.test_tamper_relayed;
+    config.test_forge_remove_members |= args.test_forge_remove_members;
     config.check()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime

@@ -566,3 +566,62 @@ fn a_node_tampering_with_relayed_bytes_is_detected_and_changes_nothing() {
         assert_eq!(balance_of(&b, cid, b.address()).await, 35);
     });
 }
+
+/// A host that lies to its enclave about the chain: the executor's node hands its enclave an
+/// invented `removeMember` for every watchdog, so the enclave believes it executes alone,
+/// commits the next call without any watchdog and signs a receipt for it. That receipt names a
+/// chain position the manager never produced, so the client refuses it (and says so), forces
+/// the call on-chain, and gets its answer from the next executor; the call is applied exactly
+/// once in the history the pool goes on from.
+#[test]
+fn a_receipt_built_on_invented_chain_transactions_is_refused() {
+    let net = devnet(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = net.user().await;
+        let b = net.another_user().await;
+        let cid = funded_escrow(&a, params(3, 30, 10)).await;
+        a.call(cid, &op(1, &[&b.address().0, &u128_le(10)]))
+            .await
+            .unwrap();
+        let forger = from_address(a.chain().executor_of(cid).await.unwrap());
+        let (_forging, _) = net
+            .restart_node(forger, &["--test-forge-remove-members"])
+            .await;
+        // The forging host hands over its invented transactions once it caught up.
+        let log = net.node_of(forger)["log"].as_str().unwrap().to_owned();
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("handing the enclave an invented removeMember") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen_by_client = seen.clone();
+        let a_watched = a
+            .clone()
+            .with_progress(move |p| seen_by_client.lock().unwrap().push(p.clone()));
+        let answer = a_watched
+            .call(cid, &op(1, &[&b.address().0, &u128_le(20)]))
+            .await
+            .expect("answered despite the forging executor host");
+        let progress = seen.lock().unwrap().clone();
+        assert!(
+            progress.iter().any(
+                |p| matches!(p, Progress::ReceiptRefused { executor, .. } if *executor == forger)
+            ),
+            "the forging executor's receipt was not refused: {progress:?}"
+        );
+        assert_ne!(
+            answer.receipt.executor, forger,
+            "the answer came from the forger"
+        );
+        assert!(a.chain_position_known(&answer.receipt).await.unwrap());
+        // Applied exactly once in the surviving history.
+        assert_eq!(balance_of(&b, cid, b.address()).await, 30);
+        assert_eq!(balance_of(&a, cid, a.address()).await, 970);
+    });
+}

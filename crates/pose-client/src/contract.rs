@@ -88,6 +88,25 @@ pub enum ClientError {
         /// How long.
         secs: u64,
     },
+    /// Every receipt that arrived was built on a chain position the manager never produced,
+    /// and no answer came through the chain in time.
+    #[error(
+        "no valid receipt within {secs} s: executor {executor}'s receipt names chain position \
+         {chain_pos} (txHash {tx_hash}), which the manager never produced, so its host showed \
+         its enclave invented chain transactions and the state behind the receipt may be held \
+         by no other pool member; the request was forced on-chain, retry to let the next \
+         executor answer it"
+    )]
+    ForgedChainPosition {
+        /// The executor that signed the refused receipt.
+        executor: Address,
+        /// The chain position the receipt named.
+        chain_pos: u64,
+        /// The `txHash` the receipt named.
+        tx_hash: Hash32,
+        /// How long the client waited.
+        secs: u64,
+    },
     /// The code is not what the contract was created with.
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -143,6 +162,14 @@ pub enum Progress {
     },
     /// Waiting for the pool to accept a deployment.
     WaitingForCreation,
+    /// A correctly signed receipt was refused: it names a chain position the manager never
+    /// produced (the executor's host invented chain transactions).
+    ReceiptRefused {
+        /// The executor that signed it.
+        executor: Address,
+        /// The chain position it named.
+        chain_pos: u64,
+    },
 }
 
 /// A verified answer of the contract.
@@ -166,6 +193,11 @@ pub struct PoseClient {
     measurements: Vec<Hash32>,
     options: ClientOptions,
     progress: Arc<dyn Fn(&Progress) + Send + Sync>,
+    /// Per contract, `txHash` values the manager confirmed it produced. A chain position
+    /// stays known once produced, so each is asked once; the set grows only with the chain
+    /// positions receipts name (about one per chain transaction of the contract).
+    known_positions:
+        Arc<std::sync::Mutex<BTreeMap<ContractId, std::collections::BTreeSet<Hash32>>>>,
 }
 
 impl std::fmt::Debug for PoseClient {
@@ -197,6 +229,7 @@ impl PoseClient {
             measurements,
             options: ClientOptions::default(),
             progress: Arc::new(|_| {}),
+            known_positions: Arc::default(),
         }
     }
 
@@ -231,6 +264,28 @@ impl PoseClient {
             .get(&enclave)
             .map(String::as_str)
             .ok_or(ClientError::UnknownNode(enclave))
+    }
+
+    /// Whether the chain position a receipt names is one the manager produced for its
+    /// contract (docs/protocol.md 6.3): asked of the manager once per position, then cached.
+    pub async fn chain_position_known(&self, receipt: &Reply) -> Result<bool, ClientError> {
+        let cid = receipt.cid;
+        let h = receipt.chain_tx_hash;
+        let cached = self
+            .known_positions
+            .lock()
+            .map(|k| k.get(&cid).is_some_and(|s| s.contains(&h)))
+            .unwrap_or(false);
+        if cached {
+            return Ok(true);
+        }
+        let known = self.chain.is_known_tx_hash(cid, B256::from(h.0)).await?;
+        if known {
+            if let Ok(mut k) = self.known_positions.lock() {
+                k.entry(cid).or_default().insert(h);
+            }
+        }
+        Ok(known)
     }
 
     /// Checks the manager's vendor and every pool member of `cid` against the client's trust
@@ -396,6 +451,7 @@ impl PoseClient {
         let mut challenge: Option<u64> = None;
         let mut last_epoch = self.chain.contract(cid).await?.epoch;
         let mut reported: Option<Address> = None;
+        let mut refused: Option<Reply> = None;
         loop {
             let executor = from_address(self.chain.executor_of(cid).await?);
             let url = self.url_of(executor)?.to_owned();
@@ -425,15 +481,31 @@ impl PoseClient {
                 for m in inbox {
                     if let Ok(Message::Reply(r)) = Message::decode(&m) {
                         if let Some(output) = open_reply(&req, &reply_key, &pool, &r) {
-                            return finish(output, r);
+                            if self.chain_position_known(&r).await? {
+                                return finish(output, r);
+                            }
+                            self.report(Progress::ReceiptRefused {
+                                executor: r.executor,
+                                chain_pos: r.chain_pos,
+                            });
+                            refused = Some(r);
                         }
                     }
                 }
             }
             if start.elapsed() > self.options.give_up_after {
-                return Err(ClientError::Timeout {
-                    what: "receipt",
-                    secs: self.options.give_up_after.as_secs(),
+                let secs = self.options.give_up_after.as_secs();
+                return Err(match refused {
+                    Some(r) => ClientError::ForgedChainPosition {
+                        executor: r.executor,
+                        chain_pos: r.chain_pos,
+                        tx_hash: r.chain_tx_hash,
+                        secs,
+                    },
+                    None => ClientError::Timeout {
+                        what: "receipt",
+                        secs,
+                    },
                 });
             }
             if kind == RequestKind::Call && start.elapsed() > self.options.challenge_after {

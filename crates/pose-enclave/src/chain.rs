@@ -181,7 +181,7 @@ pub enum ManagerCall {
         state_hash: Hash32,
         /// The member's `txHash`.
         tx_hash: Hash32,
-        /// Member signature (`pose.respond-member.v1`).
+        /// Member signature (`pose.respond-member.v2`).
         sig: Vec<u8>,
     },
     /// `removeMember(cid, member)` after the member deadline.

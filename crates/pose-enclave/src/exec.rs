@@ -164,8 +164,8 @@ impl<P: Platform> Enclave<P> {
         user: Address,
         nonce: u64,
         rec: &Record,
-        seq: Seq,
-        state_hash: Hash32,
+        (seq, state_hash): (Seq, Hash32),
+        (chain_pos, chain_tx_hash): (u64, Hash32),
     ) -> Reply {
         let mut r = Reply {
             cid,
@@ -176,6 +176,8 @@ impl<P: Platform> Enclave<P> {
             applied_seq: rec.applied_seq,
             seq,
             state_hash,
+            chain_pos,
+            chain_tx_hash,
             output: rec.output.clone(),
             executor: self.me,
             sig: Vec::new(),
@@ -235,8 +237,8 @@ impl<P: Platform> Enclave<P> {
                     req.user,
                     req.nonce,
                     &rec,
-                    committed.seq,
-                    committed.hash(),
+                    (committed.seq, committed.hash()),
+                    rep.view.chain_head(),
                 );
                 out.send(req.user, &Message::Reply(r));
                 return Ok(());
@@ -255,7 +257,16 @@ impl<P: Platform> Enclave<P> {
                     match exec.committed.as_ref() {
                         Some(c) if c.seq >= rec.applied_seq => {
                             let (seq, h) = (c.seq, c.hash());
-                            let r = e.make_reply(cid, epoch, req.user, req.nonce, &rec, seq, h);
+                            let chain = rep.view.chain_head();
+                            let r = e.make_reply(
+                                cid,
+                                epoch,
+                                req.user,
+                                req.nonce,
+                                &rec,
+                                (seq, h),
+                                chain,
+                            );
                             out.send(req.user, &Message::Reply(r));
                         }
                         _ => {
@@ -595,7 +606,46 @@ impl<P: Platform> Enclave<P> {
         });
     }
 
+    /// A member's own chain duty: answer a member challenge against it with the state it
+    /// holds, and answer again every [`RESUBMIT_MS`] until its host shows the answer included
+    /// (the host may drop a submission, and an answer signed under an epoch that changed
+    /// before inclusion is refused by the manager; each retry signs the current view).
+    fn member_duties(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let now = self.now_ms;
+        let v = &rep.view;
+        if !v.member_challenges.contains_key(&me) {
+            rep.member_answer_ms = None;
+            return;
+        }
+        if rep
+            .member_answer_ms
+            .is_some_and(|t| now < t.saturating_add(RESUBMIT_MS))
+        {
+            return;
+        }
+        rep.member_answer_ms = Some(now);
+        let (seq, state_hash) = rep
+            .head
+            .as_ref()
+            .map(|st| (st.seq, st.hash()))
+            .unwrap_or_default();
+        let h = v.tx_hash();
+        let d = self.config.deployment;
+        let dg = chain::digest::respond_member(&d, cid, v.epoch, &me, (seq, &state_hash), &h);
+        let sig = self.platform.sign(&dg);
+        out.submit(&ManagerCall::RespondMember {
+            cid,
+            member: me,
+            seq,
+            state_hash,
+            tx_hash: h,
+            sig,
+        });
+    }
+
     fn drive_replica(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        self.member_duties(cid, rep, out);
         let me = self.me;
         let now = self.now_ms;
         let v = &rep.view;
@@ -653,6 +703,8 @@ impl<P: Platform> Enclave<P> {
     fn advance_commit(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
         let me = self.me;
         let others = Self::others(rep, me);
+        // The pool whose acks commit here is the one of this chain position: receipts name it.
+        let chain = rep.view.chain_head();
         let Some(exec) = rep.exec.as_mut() else {
             return;
         };
@@ -689,7 +741,7 @@ impl<P: Platform> Enclave<P> {
         exec.committed = Some(st.clone());
         for (user, nonce) in to_send {
             if let Some(rec) = st.requests.get(&(user, nonce)) {
-                let r = self.make_reply(cid, epoch, user, nonce, rec, min, hash);
+                let r = self.make_reply(cid, epoch, user, nonce, rec, (min, hash), chain);
                 out.send(user, &Message::Reply(r));
             }
         }
@@ -773,8 +825,8 @@ impl<P: Platform> Enclave<P> {
                                 *user,
                                 *nonce,
                                 rec,
-                                committed.seq,
-                                chash,
+                                (committed.seq, chash),
+                                v.chain_head(),
                             ))
                             .encode(),
                             None => Vec::new(),
@@ -946,7 +998,9 @@ impl<P: Platform> Enclave<P> {
         if self.bug(Bug::ReplyBeforeAcks) {
             for (user, nonce) in &replies {
                 if let Some(rec) = new.requests.get(&(*user, *nonce)) {
-                    let r = self.make_reply(cid, epoch, *user, *nonce, rec, new.seq, new_hash);
+                    let chain = rep.view.chain_head();
+                    let r =
+                        self.make_reply(cid, epoch, *user, *nonce, rec, (new.seq, new_hash), chain);
                     out.send(*user, &Message::Reply(r));
                 }
             }
@@ -1141,6 +1195,7 @@ impl<P: Platform> Enclave<P> {
             return;
         };
         let ack_timeout_ms = self.config.ack_timeout_ms;
+        let chain_now_secs = rep.chain_time_floor_secs(now);
         let members = rep.view.pool.clone();
         let txh = rep.view.tx_hash();
         for m in members.iter().filter(|m| m.address != me) {
@@ -1206,7 +1261,7 @@ impl<P: Platform> Enclave<P> {
                     }
                 }
                 Some(deadline_secs) => {
-                    if now / 1000 > deadline_secs
+                    if chain_now_secs > deadline_secs
                         && exec.may_submit(SubmitKey::RemoveMember(a), now)
                     {
                         out.submit(&ManagerCall::RemoveMember { cid, member: a });

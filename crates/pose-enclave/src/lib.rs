@@ -1,17 +1,19 @@
 //! The POSE protocol as a sans-IO state machine: events in (messages, chain events, timers),
 //! actions out (messages, chain transactions, replies, sealed state). No I/O, clocks or OS
-//! randomness: time is an argument and randomness comes in through [`Platform`].
+//! randomness: time and randomness come in through [`Platform`], the TEE.
 //!
 //! # Call order
 //!
-//! A host owns one [`Enclave`] and calls [`Enclave::handle`]`(now_ms, event)` for every
+//! A host owns one [`Enclave`] and calls [`Enclave::handle`]`(event)` for every
 //! network message ([`Event::Message`]), every confirmed manager transaction of a contract
 //! ([`Event::Chain`], in log order), and at least every [`TICK_MS`] ([`Event::Tick`]). It then
 //! executes the returned actions **in order**: a [`Action::Persist`] comes before any message
 //! that depends on it, so a host that stores the blob before sending keeps the enclave's
-//! promises across a crash. `now_ms` is untrusted: it must never decrease (else
-//! [`Rejection::TimeWentBackwards`]). After a restart the host calls [`Enclave::restore`] with
-//! the latest blob; an older blob is refused ([`Rejection::StaleSealedState`]).
+//! promises across a crash. The host passes no time: the enclave reads the TEE's monotonic
+//! clock ([`Platform::now_ms`]) for its timers and takes chain time from chain transactions,
+//! so a host that moves its clock changes nothing. After a restart the host calls
+//! [`Enclave::restore`] with the latest blob; an older blob is refused
+//! ([`Rejection::StaleSealedState`]).
 //!
 //! Every message is checked (decoding, signature, epoch, sequence number, chain facts, AEAD)
 //! before it changes anything; a bad one returns a typed [`Rejection`] and leaves the enclave
@@ -148,14 +150,6 @@ pub enum Rejection {
     /// The bytes did not decode.
     #[error("malformed input: {0}")]
     Malformed(#[from] DecodeError),
-    /// `now_ms` went backwards; the host must pass a monotonic clock.
-    #[error("time went backwards: {now_ms} ms < {last_ms} ms")]
-    TimeWentBackwards {
-        /// The time passed.
-        now_ms: u64,
-        /// The last time seen.
-        last_ms: u64,
-    },
     /// A signature did not verify: the sender is faulty or the bytes were altered.
     #[error("bad signature from {0}")]
     BadSignature(Address),
@@ -286,6 +280,25 @@ pub(crate) struct Replica {
     pub(crate) head_epoch: Epoch,
     /// Executor-only soft state (lost on restart, rebuilt by a sync).
     pub(crate) exec: Option<ExecState>,
+    /// When this enclave last asked its host to submit `respondMember` for an open member
+    /// challenge against it (soft state: a restart answers again at once).
+    pub(crate) member_answer_ms: Option<u64>,
+    /// TEE time ([`Platform::now_ms`]) when the latest chain transaction arrived (soft state:
+    /// the restart time after a restart). With the block time of that transaction it gives a
+    /// lower bound of chain time ([`Replica::chain_time_floor_secs`]) that the host can only
+    /// make later, never earlier.
+    pub(crate) chain_seen_ms: u64,
+}
+
+impl Replica {
+    /// A lower bound of the chain's current time, in seconds: the block time of the latest
+    /// chain transaction plus the TEE time elapsed since it arrived. A host that withholds or
+    /// delays transactions only lowers it (late submissions, never early ones).
+    pub(crate) fn chain_time_floor_secs(&self, now_ms: u64) -> u64 {
+        self.view
+            .block_time_secs
+            .saturating_add(now_ms.saturating_sub(self.chain_seen_ms) / 1000)
+    }
 }
 
 /// A read-only snapshot for tests and the simulator's invariant checks. A real host cannot
@@ -374,10 +387,9 @@ impl<P: Platform> Enclave<P> {
             Err(_) => return Err(Rejection::Unseal),
         };
         let mut r = Reader::new(&plain);
-        let now_ms = u64::decode_from(&mut r)?;
         let n = r.count("contracts", limits::CONTRACTS_MAX, 8)?;
         let mut e = Self::new(platform, engine, config);
-        e.now_ms = now_ms;
+        e.now_ms = e.platform.now_ms();
         for _ in 0..n {
             let cid = ContractId::decode_from(&mut r)?;
             if e.replicas
@@ -409,6 +421,8 @@ impl<P: Platform> Enclave<P> {
                     head,
                     head_epoch,
                     exec: None,
+                    member_answer_ms: None,
+                    chain_seen_ms: e.now_ms,
                 },
             );
         }
@@ -459,28 +473,36 @@ impl<P: Platform> Enclave<P> {
     }
 
     /// The one entry point: see the crate docs for the call order.
-    pub fn handle(&mut self, now_ms: u64, event: Event) -> Result<Vec<Action>, Rejection> {
-        if now_ms < self.now_ms {
-            return Err(Rejection::TimeWentBackwards {
-                now_ms,
-                last_ms: self.now_ms,
-            });
-        }
+    pub fn handle(&mut self, event: Event) -> Result<Vec<Action>, Rejection> {
+        // A TEE clock never goes back; `max` only guards a backend that breaks that promise.
+        let now_ms = self.platform.now_ms().max(self.now_ms);
+        let before_ms = std::mem::replace(&mut self.now_ms, now_ms);
         let mut out = Out::default();
+        let r = self.handle_event(now_ms, event, &mut out);
+        if r.is_err() {
+            // A rejected event changes nothing, the clock reading included.
+            self.now_ms = before_ms;
+        }
+        r?;
+        self.finish(out)
+    }
+
+    fn handle_event(&mut self, now_ms: u64, event: Event, out: &mut Out) -> Result<(), Rejection> {
         match event {
             Event::Message(bytes) => {
                 let m = Message::decode(&bytes)?;
-                self.on_message(now_ms, m, &mut out)?;
+                self.on_message(now_ms, m, out)
             }
             Event::Chain(bytes) => {
                 let tx = ChainTx::decode(&bytes)?;
-                self.on_chain(tx, &mut out)?;
+                self.on_chain(tx, out)
             }
-            Event::Tick => {}
+            Event::Tick => Ok(()),
         }
-        if self.now_ms != now_ms {
-            self.now_ms = now_ms;
-        }
+    }
+
+    /// Drives every contract after an accepted event, then orders the actions.
+    fn finish(&mut self, mut out: Out) -> Result<Vec<Action>, Rejection> {
         let cids: Vec<ContractId> = self.replicas.keys().copied().collect();
         for cid in cids {
             self.drive(cid, &mut out);
@@ -508,12 +530,11 @@ impl<P: Platform> Enclave<P> {
         Ok(actions)
     }
 
-    /// Seals the enclave's state: `now_ms || contracts (u32 count)`, then per contract in
+    /// Seals the enclave's state: `contracts (u32 count)`, then per contract in
     /// increasing id order `cid || view || secrets || head || head_epoch`, where the secrets
     /// and the head state are each `0`, or `1` followed by their encoding with a `u32` length.
     fn seal(&mut self) -> Result<Vec<u8>, SealError> {
         let mut out = Vec::new();
-        self.now_ms.encode_to(&mut out);
         encode_count(self.replicas.len(), &mut out);
         for (cid, r) in &self.replicas {
             cid.encode_to(&mut out);
@@ -617,6 +638,8 @@ impl<P: Platform> Enclave<P> {
                     head: None,
                     head_epoch: Epoch(0),
                     exec: None,
+                    member_answer_ms: None,
+                    chain_seen_ms: self.now_ms,
                 },
             );
             out.dirty = true;
@@ -632,7 +655,6 @@ impl<P: Platform> Enclave<P> {
         if let Some(m) = &replacement {
             self.verify_attestation(m)?;
         }
-        let me = self.me;
         let d = self.config.deployment;
         let rep = self
             .replicas
@@ -654,11 +676,36 @@ impl<P: Platform> Enclave<P> {
         if rep.view.hashes.len() >= limits::CHAIN_LOG_MAX {
             return Err(Rejection::TooManyContracts);
         }
+        if let ManagerCall::RespondMember {
+            member,
+            seq,
+            state_hash,
+            tx_hash,
+            sig,
+            ..
+        } = &call
+        {
+            // The manager checked the member's signature under its current epoch; a host
+            // that invents this transaction cannot produce one, and a real chain never
+            // includes it without. It counts as the member's ack below, so check it here.
+            let dg = chain::digest::respond_member(
+                &d,
+                cid,
+                rep.view.epoch,
+                member,
+                (*seq, state_hash),
+                tx_hash,
+            );
+            if !self.platform.verify(member, &dg, sig) {
+                return Err(Rejection::BadSignature(*member));
+            }
+        }
         let v = &mut rep.view;
         let h = chain::tx_hash_next(&v.tx_hash(), &calldata, &tx.sender, tx.value_wei);
         v.hashes.push(h);
         v.log.push(tx.clone());
         v.block_time_secs = tx.block_time_secs;
+        rep.chain_seen_ms = self.now_ms;
         match &call {
             ManagerCall::CreateContract { .. } => {}
             ManagerCall::CompleteCreation { contract_key, .. } => {
@@ -681,36 +728,12 @@ impl<P: Platform> Enclave<P> {
                 }
             }
             ManagerCall::ChallengeMember { member, .. } => {
+                // A challenged enclave answers from `exec::member_duties`, and again every
+                // RESUBMIT_MS until its host shows the answer included.
                 v.member_challenges.insert(
                     *member,
                     tx.block_time_secs + u64::from(v.params.member_response_period_secs),
                 );
-                if *member == me {
-                    // The answer names the state this enclave holds, so it is also an ack
-                    // the executor can read from the chain when the off-chain ones are lost.
-                    let (seq, state_hash) = rep
-                        .head
-                        .as_ref()
-                        .map(|st| (st.seq, st.hash()))
-                        .unwrap_or_default();
-                    let dg = chain::digest::respond_member(
-                        &d,
-                        cid,
-                        v.epoch,
-                        &me,
-                        (seq, &state_hash),
-                        &h,
-                    );
-                    let sig = self.platform.sign(&dg);
-                    out.submit(&ManagerCall::RespondMember {
-                        cid,
-                        member: me,
-                        seq,
-                        state_hash,
-                        tx_hash: h,
-                        sig,
-                    });
-                }
             }
             ManagerCall::RespondMember {
                 member,
@@ -719,8 +742,8 @@ impl<P: Platform> Enclave<P> {
                 ..
             } => {
                 v.member_challenges.remove(member);
-                // The manager checked the member's signature over this state under the
-                // current epoch: if it is a state this executor sent, the member holds it.
+                // The member signed this state under the current epoch (checked above): if
+                // it is a state this executor sent, the member holds it.
                 if let Some(exec) = rep.exec.as_mut() {
                     if exec.epoch == v.epoch {
                         exec.ack_from_chain(*member, *seq, state_hash);

@@ -1,9 +1,9 @@
 //! What the enclave needs from the machine it runs on: identity, randomness, sealing with a
 //! monotonic counter, and the cryptographic operations it performs.
 //!
-//! This is the enclave's port to the TEE. Protocol code sees nothing else, so time never comes
-//! from here (it is the `now_ms` argument of [`crate::Enclave::handle`]) and randomness comes
-//! only from [`Platform::random`]. A backend over `pose-tee` and `pose-crypto` implements it
+//! This is the enclave's port to the TEE. Protocol code sees nothing else: time comes only from
+//! [`Platform::now_ms`] (the TEE's clock, never the host's) and randomness only from
+//! [`Platform::random`]. A backend over `pose-tee` and `pose-crypto` implements it
 //! for real deployments; the simulator implements it with an ideal (deterministic, seeded)
 //! model of the same primitives.
 
@@ -20,6 +20,10 @@ pub trait Platform {
     fn enc_public_key(&self) -> [u8; 32];
     /// Fills `out` with randomness from the TEE.
     fn random(&mut self, out: &mut [u8]);
+    /// Milliseconds on the TEE's own monotonic clock: relative (any origin, e.g. the enclave's
+    /// start) and never set by the host. The enclave uses it only for its soft timers
+    /// (retransmissions, ack timeouts, resubmissions), never across a restart.
+    fn now_ms(&mut self) -> u64;
     /// Signs a 32-byte digest with the identity key.
     fn sign(&mut self, digest: &Hash32) -> Signature;
     /// True if `sig` is `signer`'s signature over `digest`.

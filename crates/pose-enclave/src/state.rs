@@ -345,6 +345,11 @@ impl View {
     pub fn tx_hash(&self) -> Hash32 {
         self.hashes.last().copied().unwrap_or(self.genesis)
     }
+    /// The chain position of this view: how many of the contract's transactions it holds,
+    /// and the `txHash` after them (what a receipt names, docs/protocol.md 6.3).
+    pub fn chain_head(&self) -> (u64, Hash32) {
+        (self.hashes.len() as u64, self.tx_hash())
+    }
     /// The executor's address, if the pool is not empty.
     pub fn executor(&self) -> Option<Address> {
         self.pool.get(self.exec_idx).map(|m| m.address)

@@ -67,6 +67,9 @@ impl<T: Tee> Platform for TeePlatform<T> {
     fn enc_public_key(&self) -> [u8; 32] {
         self.tee.enc_public_key().0
     }
+    fn now_ms(&mut self) -> u64 {
+        self.tee.monotonic_now_ms()
+    }
     fn random(&mut self, out: &mut [u8]) {
         self.tee.random_bytes(out);
     }

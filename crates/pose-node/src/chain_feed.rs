@@ -121,6 +121,15 @@ impl ChainFeed {
         })
     }
 
+    /// Reserves the next index of `cid` for a transaction that is not in the manager's log.
+    /// Used only by the test-only forging host (`NodeConfig::test_forge_remove_members`).
+    pub fn reserve_index(&mut self, cid: ContractId) -> u64 {
+        let index = self.next_index.entry(cid).or_insert(0);
+        let got = *index;
+        *index += 1;
+        got
+    }
+
     fn member(&self, address: Address) -> Result<Member, FeedError> {
         self.registry
             .get(&address)

@@ -52,6 +52,14 @@ pub struct NodeConfig {
     /// this node's off-chain messages. Never set it on a real node.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test_tamper_relayed: bool,
+    /// **Test only.** Makes this node a host that lies to its enclave about the chain: once it
+    /// has caught up with the chain, it hands its enclave an invented `removeMember` for every
+    /// other member of each executing contract's pool (then goes on with the real
+    /// transactions), so its enclave believes it executes alone. The end-to-end tests use it to
+    /// show that no user accepts a receipt built on those invented facts. Never set it on a
+    /// real node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_forge_remove_members: bool,
 }
 
 fn default_listen() -> SocketAddr {

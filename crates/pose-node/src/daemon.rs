@@ -16,7 +16,7 @@
 //! The submitter takes the enclave's calldata from the main loop and sends it, unchanged, to
 //! the manager with the operator's key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,11 +27,11 @@ use pose_chain::{
     from_address, to_address, to_b256, ChainConfig, EventFollower, ManagerClient, PoseManager,
 };
 use pose_client::transport::Transport;
-use pose_enclave::Deployment;
+use pose_enclave::{ChainTx, Deployment, Effect, ManagerCall};
 
 use crate::chain_feed::ChainFeed;
 use pose_tee::Tee;
-use pose_types::Address;
+use pose_types::{Address, ContractId};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{self, ApiState};
@@ -299,12 +299,27 @@ pub async fn run_until(
         let start = config.start_block;
         let base = set_status(true, 0);
         let events = events_tx.clone();
+        let forge = config.test_forge_remove_members.then_some(enclave);
+        if forge.is_some() {
+            tracing::warn!(
+                "test_forge_remove_members is set: this node hands its enclave invented chain transactions"
+            );
+        }
         tasks.push(tokio::spawn(async move {
-            follow_chain(client, store, start, poll, metrics, events, move |block| {
-                let mut doc = base.clone();
-                doc["chain_block"] = serde_json::json!(block);
-                *status.write().unwrap_or_else(|p| p.into_inner()) = doc;
-            })
+            follow_chain(
+                client,
+                store,
+                start,
+                poll,
+                metrics,
+                events,
+                forge,
+                move |block| {
+                    let mut doc = base.clone();
+                    doc["chain_block"] = serde_json::json!(block);
+                    *status.write().unwrap_or_else(|p| p.into_inner()) = doc;
+                },
+            )
             .await
         }));
     }
@@ -407,10 +422,12 @@ async fn follow_chain(
     poll: Duration,
     metrics: Arc<Metrics>,
     events: mpsc::Sender<HostEvent>,
+    forge_for: Option<Address>,
     on_block: impl Fn(u64),
 ) {
     let mut follower = EventFollower::from_block(start_block);
     let mut feed = ChainFeed::new();
+    let mut forger = forge_for.map(Forger::new);
     loop {
         match follower.poll(&client).await {
             Ok(batch) => {
@@ -419,7 +436,13 @@ async fn follow_chain(
                 }
                 match feed.ingest(&batch) {
                     Ok(txs) => {
-                        for tx in txs {
+                        // A poll that brings nothing new means the feed reached the chain's tip.
+                        let caught_up = txs.is_empty();
+                        let forged = match forger.as_mut() {
+                            Some(f) => f.forge(&txs, caught_up, &mut feed),
+                            None => Vec::new(),
+                        };
+                        for tx in txs.into_iter().chain(forged) {
                             metrics.chain_events.inc();
                             if events.send(HostEvent::Chain(tx.encode())).await.is_err() {
                                 return;
@@ -444,6 +467,77 @@ async fn follow_chain(
             Err(e) => tracing::warn!(error = %e, "chain poll failed; retrying"),
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+/// **Test only** (`NodeConfig::test_forge_remove_members`): a host that lies to its enclave.
+/// Once the feed has caught up with the chain (a poll with no new transaction), it invents, for every contract whose creation
+/// completed, a `removeMember` of each pool member other than its own enclave.
+struct Forger {
+    me: Address,
+    pools: BTreeMap<ContractId, Vec<Address>>,
+    executing: BTreeSet<ContractId>,
+    done: BTreeSet<ContractId>,
+    /// Block number and time of the latest real transaction per contract.
+    last: BTreeMap<ContractId, (u64, u64)>,
+}
+
+impl Forger {
+    fn new(me: Address) -> Self {
+        Self {
+            me,
+            pools: BTreeMap::new(),
+            executing: BTreeSet::new(),
+            done: BTreeSet::new(),
+            last: BTreeMap::new(),
+        }
+    }
+
+    /// Learns pools and completions from `txs`; returns the invented transactions to hand
+    /// over after them.
+    fn forge(&mut self, txs: &[ChainTx], caught_up: bool, feed: &mut ChainFeed) -> Vec<ChainTx> {
+        for tx in txs {
+            if let Effect::Created { pool } = &tx.effect {
+                self.pools
+                    .insert(tx.cid, pool.iter().map(|m| m.address).collect());
+            }
+            if matches!(tx.call(), Ok(ManagerCall::CompleteCreation { .. })) {
+                self.executing.insert(tx.cid);
+            }
+            self.last
+                .insert(tx.cid, (tx.block_number, tx.block_time_secs));
+        }
+        if !caught_up {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for cid in self.executing.clone() {
+            if self.done.contains(&cid)
+                || !self.pools.get(&cid).is_some_and(|p| p.contains(&self.me))
+            {
+                continue;
+            }
+            self.done.insert(cid);
+            let (block_number, block_time_secs) = self.last.get(&cid).copied().unwrap_or_default();
+            for member in self.pools[&cid].iter().filter(|m| **m != self.me) {
+                let call = ManagerCall::RemoveMember {
+                    cid,
+                    member: *member,
+                };
+                tracing::warn!(%member, ?cid, "handing the enclave an invented removeMember");
+                out.push(ChainTx {
+                    cid,
+                    index: feed.reserve_index(cid),
+                    calldata: call.encode(),
+                    sender: self.me,
+                    value_wei: 0,
+                    block_number,
+                    block_time_secs,
+                    effect: Effect::MemberRemoved { replacement: None },
+                });
+            }
+        }
+        out
     }
 }
 

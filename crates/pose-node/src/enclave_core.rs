@@ -130,13 +130,13 @@ impl EnclaveCore {
 impl Core for EnclaveCore {
     type Rejection = Rejection;
 
-    fn handle(&mut self, now_ms: u64, event: CoreEvent) -> Result<Vec<CoreAction>, Rejection> {
+    fn handle(&mut self, event: CoreEvent) -> Result<Vec<CoreAction>, Rejection> {
         let event = match event {
             CoreEvent::Message(bytes) => Event::Message(bytes),
             CoreEvent::Chain(bytes) => Event::Chain(bytes),
             CoreEvent::Tick => Event::Tick,
         };
-        let actions = self.enclave.handle(now_ms, event)?;
+        let actions = self.enclave.handle(event)?;
         Ok(actions
             .into_iter()
             .map(|a| match a {
@@ -174,7 +174,7 @@ mod tests {
             let store = NodeStore::open(&path).unwrap();
             let mut core = EnclaveCore::start(&store, Some(&[5; 32]), deployment).unwrap();
             // A tick may persist; the host would store it with the platform state.
-            let actions = core.handle(1, CoreEvent::Tick).unwrap();
+            let actions = core.handle(CoreEvent::Tick).unwrap();
             for a in actions {
                 if let CoreAction::Persist { blob } = a {
                     let companions = core.companions();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use pose_client::transport::Transport;
 use pose_types::Address;
@@ -62,9 +62,9 @@ pub enum CoreAction {
 pub trait Core: Send + 'static {
     /// Why an event was refused (shown to whoever sent it).
     type Rejection: std::fmt::Display;
-    /// Handles one event at `now_ms` (never decreasing); returns the actions to carry out.
-    fn handle(&mut self, now_ms: u64, event: CoreEvent)
-        -> Result<Vec<CoreAction>, Self::Rejection>;
+    /// Handles one event; returns the actions to carry out. The host passes no time: the
+    /// enclave reads its TEE's clock.
+    fn handle(&mut self, event: CoreEvent) -> Result<Vec<CoreAction>, Self::Rejection>;
 
     /// Blobs that must be stored in the same commit as every `Persist` (for the software
     /// TEE: its platform state with the monotonic counters the sealed blob was made under).
@@ -109,7 +109,6 @@ pub struct Host<C: Core> {
     /// its predecessor, and the executor would resend it only after a retransmit period).
     outboxes: BTreeMap<String, mpsc::Sender<Vec<u8>>>,
     submissions: Submissions,
-    last_now_ms: u64,
     /// Test only: flip a bit in every relayed message (see `NodeConfig::test_tamper_relayed`).
     tamper_relayed: bool,
 }
@@ -142,7 +141,6 @@ impl<C: Core> Host<C> {
             transport: Transport::new(Duration::from_secs(10)),
             outboxes: BTreeMap::new(),
             submissions,
-            last_now_ms: 0,
             tamper_relayed: false,
         }
     }
@@ -157,16 +155,6 @@ impl<C: Core> Host<C> {
     /// Adds or changes the node URL of an enclave.
     pub fn set_peer(&mut self, enclave: Address, url: String) {
         self.peers.insert(enclave, url);
-    }
-
-    /// Milliseconds of wall-clock time, never less than the last value handed out.
-    fn now_ms(&mut self) -> u64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        self.last_now_ms = self.last_now_ms.max(wall);
-        self.last_now_ms
     }
 
     /// Runs until `Shutdown` or until every sender of `events` is gone.
@@ -202,8 +190,7 @@ impl<C: Core> Host<C> {
     /// One event through the core; the outer error stops the node, the inner one is the
     /// enclave's rejection.
     fn step(&mut self, event: CoreEvent) -> Result<Result<(), String>, HostError> {
-        let now_ms = self.now_ms();
-        let actions = match self.core.handle(now_ms, event) {
+        let actions = match self.core.handle(event) {
             Ok(actions) => actions,
             Err(rejection) => return Ok(Err(rejection.to_string())),
         };
@@ -285,15 +272,11 @@ mod tests {
     use tokio::sync::oneshot;
 
     /// A core that persists, then answers the sender's address (first 20 bytes) with an echo.
-    struct Echo {
-        last_now_ms: u64,
-    }
+    struct Echo;
 
     impl Core for Echo {
         type Rejection = String;
-        fn handle(&mut self, now_ms: u64, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
-            assert!(now_ms >= self.last_now_ms, "host time went backwards");
-            self.last_now_ms = now_ms;
+        fn handle(&mut self, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
             match event {
                 CoreEvent::Message(bytes) if bytes.len() >= 20 => {
                     let to = Address(bytes[..20].try_into().unwrap());
@@ -323,7 +306,7 @@ mod tests {
         let mailboxes = Arc::new(Mailboxes::default());
         let (sub_tx, mut sub_rx) = mpsc::channel(8);
         let host = Host::new(
-            Echo { last_now_ms: 0 },
+            Echo,
             store.clone(),
             mailboxes.clone(),
             Arc::new(Metrics::default()),
@@ -371,7 +354,7 @@ mod tests {
 
     impl Core for Forward {
         type Rejection = String;
-        fn handle(&mut self, _now_ms: u64, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
+        fn handle(&mut self, event: CoreEvent) -> Result<Vec<CoreAction>, String> {
             match event {
                 CoreEvent::Message(bytes) => Ok(vec![CoreAction::Send {
                     to: Address(bytes[..20].try_into().unwrap()),

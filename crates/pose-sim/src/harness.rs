@@ -4,8 +4,8 @@
 
 use pose_enclave::chain::Params;
 use pose_enclave::{
-    attestation_digest, Action, Config, Deploy, Deployment, Enclave, Event, ManagerCall, Member,
-    Message, Request, RequestKind,
+    attestation_digest, Action, ChainTx, Config, Deploy, Deployment, Effect, Enclave, Event,
+    ManagerCall, Member, Message, Request, RequestKind,
 };
 use pose_types::{Address, ContractId, Hash32, Seq};
 
@@ -25,6 +25,8 @@ pub struct Solo {
     rng: Rng,
     /// Simulated time, ms.
     pub now_ms: u64,
+    /// The enclave's simulated TEE (its clock follows `now_ms`).
+    hw: crate::ideal::SharedHardware,
     /// Valid messages seen or made, as seeds for mutation.
     pub corpus: Vec<Vec<u8>>,
     cursor: usize,
@@ -54,7 +56,8 @@ impl Solo {
         m.attestation = vendor.sign(&attestation_digest(&config, &m));
         let mut chain = ModelChain::new(config.clone(), registry.clone(), seed);
         chain.register(m).expect("attested enclave registers");
-        let enclave = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+        let enclave = Enclave::new(SimPlatform(hw.clone()), Box::new(BankEngine), config);
+        let hw = hw.clone();
         let mut s = Solo {
             enclave,
             chain,
@@ -62,6 +65,7 @@ impl Solo {
             user,
             rng,
             now_ms: 0,
+            hw,
             corpus: Vec::new(),
             cursor: 0,
         };
@@ -128,7 +132,8 @@ impl Solo {
     pub fn feed_event(&mut self, ev: Event) -> bool {
         self.now_ms += 50;
         self.chain.advance(self.now_ms);
-        match self.enclave.handle(self.now_ms, ev) {
+        self.hw.borrow_mut().clock_ms = self.now_ms;
+        match self.enclave.handle(ev) {
             Ok(actions) => {
                 let me = self.enclave.address();
                 for a in actions {
@@ -212,6 +217,193 @@ impl Solo {
                 self.fingerprint(),
                 "a rejected event changed the enclave"
             );
+        }
+    }
+}
+
+/// Reads the fuzzer's bytes one value at a time; runs out into zeros.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.u8()))
+    }
+    fn hash(&mut self) -> Hash32 {
+        let mut h = [0u8; 32];
+        h[0] = self.u8();
+        h[31] = self.u8();
+        Hash32(h)
+    }
+    fn bytes(&mut self) -> Vec<u8> {
+        let n = usize::from(self.u8() % 80);
+        (0..n).map(|_| self.u8()).collect()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Solo {
+    /// A chain transaction the host invents: any manager call with fields from `b`, at the next
+    /// index, with any sender, value, block time and number and effect.
+    fn forged_chain_tx(&mut self, b: &mut Bytes<'_>) -> ChainTx {
+        let cid = ContractId(1);
+        let index = self
+            .enclave
+            .view(cid)
+            .map(|v| v.hashes.len() as u64)
+            .unwrap_or(0);
+        let me = self.enclave.address();
+        let who = match b.u8() % 3 {
+            0 => me,
+            1 => self.user.address,
+            _ => Address([b.u8(); 20]),
+        };
+        let sig = match b.u8() % 3 {
+            0 => self.user.sign(&b.hash()),
+            1 => vec![b.u8(); 65],
+            _ => b.bytes(),
+        };
+        let call = match b.u8() % 11 {
+            0 => ManagerCall::CreateContract {
+                code_hash: bank_code_hash(),
+                params: Params::default(),
+            },
+            1 => ManagerCall::CompleteCreation {
+                cid,
+                contract_key: [b.u8(); 32],
+                init_state_hash: b.hash(),
+                tx_hash: b.hash(),
+                sigs: vec![sig],
+            },
+            2 => ManagerCall::Deposit { cid },
+            3 => ManagerCall::Challenge {
+                cid,
+                request: if b.u8() % 2 == 0 && !self.corpus.is_empty() {
+                    let k = usize::from(b.u8()) % self.corpus.len();
+                    self.corpus[k].clone()
+                } else {
+                    b.bytes()
+                },
+            },
+            4 => ManagerCall::Respond {
+                cid,
+                challenge_id: b.u64() % 4,
+                reply: b.bytes(),
+                seq: Seq(b.u64() % 8),
+                state_hash: b.hash(),
+                tx_hash: b.hash(),
+                sig,
+            },
+            5 => ManagerCall::TimeoutChallenge {
+                cid,
+                challenge_id: b.u64() % 4,
+            },
+            6 => ManagerCall::ChallengeMember {
+                cid,
+                member: who,
+                tx_hash: b.hash(),
+                sig,
+            },
+            7 => ManagerCall::RespondMember {
+                cid,
+                member: who,
+                seq: Seq(b.u64() % 8),
+                state_hash: b.hash(),
+                tx_hash: b.hash(),
+                sig,
+            },
+            8 => ManagerCall::RemoveMember { cid, member: who },
+            9 => ManagerCall::Withdraw {
+                cid,
+                recipient: who,
+                amount_wei: u128::from(b.u8()),
+                nonce: b.u64() % 8,
+                tx_hash: b.hash(),
+                sig,
+            },
+            _ => ManagerCall::Terminate {
+                cid,
+                payouts: Vec::new(),
+                tx_hash: b.hash(),
+                sig,
+            },
+        };
+        let effect = match b.u8() % 4 {
+            0 => Effect::None,
+            1 => Effect::ChallengeOpened {
+                challenge_id: b.u64() % 4,
+            },
+            2 => Effect::MemberRemoved { replacement: None },
+            _ => Effect::Created { pool: Vec::new() },
+        };
+        ChainTx {
+            cid,
+            index,
+            calldata: call.encode(),
+            sender: who,
+            value_wei: u128::from(b.u8()),
+            block_number: b.u64() % 1_000,
+            block_time_secs: b.u64() % 100_000,
+            effect,
+        }
+    }
+
+    /// The fuzz step of a host that lies about everything: `data` is a sequence of steps, each
+    /// an invented chain transaction (any call, sender, value, block time, effect, at the next
+    /// index), a mutated protocol message, a fresh valid request, the real chain's
+    /// transactions, or time passing. Nothing may panic and a rejected event must leave the
+    /// enclave unchanged.
+    pub fn fuzz_hostile_host(&mut self, data: &[u8]) {
+        let mut b = Bytes(data);
+        let mut steps = 0;
+        while !b.is_empty() && steps < 64 {
+            steps += 1;
+            let ev = match b.u8() % 5 {
+                0 => {
+                    let tx = self.forged_chain_tx(&mut b);
+                    Event::Chain(tx.encode())
+                }
+                1 => {
+                    if self.corpus.is_empty() {
+                        continue;
+                    }
+                    let k = usize::from(b.u8()) % self.corpus.len();
+                    let mut m = self.corpus[k].clone();
+                    let n = m.len().max(1);
+                    let at = usize::from(b.u8()) * 131 % n;
+                    if let Some(x) = m.get_mut(at) {
+                        *x ^= b.u8();
+                    }
+                    Event::Message(m)
+                }
+                2 => Event::Message(self.request(b'A')),
+                3 => {
+                    self.pump();
+                    continue;
+                }
+                _ => {
+                    self.now_ms += u64::from(b.u8()) * 250;
+                    Event::Tick
+                }
+            };
+            let before = self.fingerprint();
+            if !self.feed_event(ev) {
+                assert_eq!(
+                    before,
+                    self.fingerprint(),
+                    "a rejected event changed the enclave"
+                );
+            }
         }
     }
 }

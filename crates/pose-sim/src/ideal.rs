@@ -167,6 +167,9 @@ pub struct Hardware {
     seal_key: [u8; 32],
     /// The monotonic counter.
     pub counter: u64,
+    /// The TEE's own clock, ms: the world advances it with simulated time; a host cannot set
+    /// it (the enclave reads it through [`Platform::now_ms`]).
+    pub clock_ms: u64,
     rng: Rng,
     registry: SharedRegistry,
 }
@@ -187,6 +190,7 @@ impl Hardware {
             enc_public,
             seal_key,
             counter: 0,
+            clock_ms: 0,
             rng: rng.fork(7),
             registry: reg.clone(),
         }))
@@ -205,6 +209,9 @@ impl Platform for SimPlatform {
     }
     fn random(&mut self, out: &mut [u8]) {
         self.0.borrow_mut().rng.fill(out);
+    }
+    fn now_ms(&mut self) -> u64 {
+        self.0.borrow().clock_ms
     }
     fn sign(&mut self, digest: &Hash32) -> Vec<u8> {
         self.0.borrow().identity.sign(digest)

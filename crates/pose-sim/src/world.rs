@@ -1021,6 +1021,20 @@ impl World {
         if req.answered_ms.is_some() || req.req.digest() != r.request_digest || r.cid != req.cid {
             return;
         }
+        // The user accepts a receipt only on a chain position the manager produced
+        // (`PoseClient::chain_position_known`): one built on invented chain facts is refused.
+        let known = self
+            .chain
+            .contracts
+            .get(&r.cid)
+            .is_some_and(|c| c.known.contains(&r.chain_tx_hash));
+        if !known {
+            let (n, pos) = (r.nonce, r.chain_pos);
+            self.trace(|| {
+                format!("user {u} refuses receipt for nonce {n}: chain position {pos} unknown")
+            });
+            return;
+        }
         if r.output.len() < 24 {
             return;
         }
@@ -1229,10 +1243,11 @@ impl World {
     /// change nothing: the node first gets a tick at the same time so its own timers have run,
     /// then the replay, and its fingerprint must be unchanged.
     fn deliver(&mut self, i: usize, ev: Event, replay: bool) -> bool {
+        // The TEE's own clock follows simulated time; the host cannot set it.
+        self.nodes[i].hw.borrow_mut().clock_ms = self.now_ms;
         if replay {
-            let now = self.now_ms;
             if let Some(e) = self.nodes[i].enclave.as_mut() {
-                if let Ok(actions) = e.handle(now, Event::Tick) {
+                if let Ok(actions) = e.handle(Event::Tick) {
                     self.perform(i, actions);
                 }
             }
@@ -1253,11 +1268,10 @@ impl World {
         } else {
             Vec::new()
         };
-        let now = self.now_ms;
         let Some(e) = self.nodes[i].enclave.as_mut() else {
             return false;
         };
-        let res = e.handle(now, ev);
+        let res = e.handle(ev);
         match res {
             Err(err) => {
                 if kind != "tick" {

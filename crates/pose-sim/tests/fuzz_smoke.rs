@@ -29,3 +29,17 @@ fn random_and_mutated_inputs_never_panic_or_change_state_when_rejected() {
         solo.fuzz(&data);
     }
 }
+
+/// The hostile-host fuzz step on stable Rust: random sequences of invented chain transactions,
+/// mutated messages, requests and time never panic, and rejected events change nothing.
+#[test]
+fn invented_chain_transactions_and_messages_never_panic() {
+    let mut rng = Rng::new(3);
+    for _ in 0..300 {
+        let mut solo = Solo::new(1);
+        let n = rng.range(1, 400) as usize;
+        let mut data = vec![0u8; n];
+        rng.fill(&mut data);
+        solo.fuzz_hostile_host(&data);
+    }
+}

@@ -38,6 +38,8 @@ struct Net {
     user: Address,
     user_inbox: Vec<Vec<u8>>,
     now_ms: u64,
+    /// The TEEs' clock (shared by the three software TEEs; follows `now_ms`).
+    clock: ManualClock,
 }
 
 impl Net {
@@ -58,13 +60,14 @@ impl Net {
         let mut nodes = Vec::new();
         let mut members = Vec::new();
         let mut config = Config::default();
+        let clock = ManualClock::new(0);
         for i in 0..3u8 {
             let platform = SoftwarePlatform::new([i + 1; 32], vendor.clone());
             let tee = SoftwareTee::create(
                 platform,
                 b"pose-enclave",
                 Randomness::Seeded([i + 10; 32]),
-                ManualClock::new(0),
+                clock.clone(),
             );
             let att = vendor.issue(
                 &domain,
@@ -107,6 +110,7 @@ impl Net {
             user: Address::default(),
             user_inbox: Vec::new(),
             now_ms: 0,
+            clock,
         }
     }
 
@@ -136,8 +140,8 @@ impl Net {
         if self.silent.contains(&i) {
             return;
         }
-        let now = self.now_ms;
-        if let Ok(actions) = self.nodes[i].handle(now, ev) {
+        self.clock.set(self.now_ms);
+        if let Ok(actions) = self.nodes[i].handle(ev) {
             self.perform(i, actions);
         }
     }

@@ -166,6 +166,13 @@ pub struct Reply {
     pub seq: Seq,
     /// Hash of the state at `seq`.
     pub state_hash: Hash32,
+    /// Number of the contract's chain transactions the executor had seen when it signed.
+    pub chain_pos: u64,
+    /// The contract's `txHash` after those `chain_pos` transactions: every pool decision
+    /// behind this receipt (who had to acknowledge `seq`) was made on exactly these chain
+    /// facts. A client accepts the receipt only if the manager produced this value, so a
+    /// receipt built on a chain transaction the executor's host invented is refused.
+    pub chain_tx_hash: Hash32,
     /// `nonce24 || AEAD(reply_key, output)`.
     pub output: Vec<u8>,
     /// The signing executor.
@@ -175,9 +182,9 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The receipt digest the executor signs: `sha256("pose.receipt.v1" || cid || user ||
-    /// nonce || request_digest || epoch || applied_seq || seq || state_hash ||
-    /// sha256(output) || executor)`.
+    /// The receipt digest the executor signs: `sha256("pose.receipt.v2" || cid || user ||
+    /// nonce || request_digest || epoch || applied_seq || seq || state_hash || chain_pos ||
+    /// chain_tx_hash || sha256(output) || executor)`.
     pub fn digest(&self) -> Hash32 {
         let mut out = Vec::new();
         self.cid.encode_to(&mut out);
@@ -188,9 +195,11 @@ impl Reply {
         self.applied_seq.encode_to(&mut out);
         self.seq.encode_to(&mut out);
         self.state_hash.encode_to(&mut out);
+        self.chain_pos.encode_to(&mut out);
+        self.chain_tx_hash.encode_to(&mut out);
         sha256(&[&self.output]).encode_to(&mut out);
         self.executor.encode_to(&mut out);
-        sha256(&[b"pose.receipt.v1", &out])
+        sha256(&[b"pose.receipt.v2", &out])
     }
 }
 
@@ -204,6 +213,8 @@ impl Encode for Reply {
         self.applied_seq.encode_to(out);
         self.seq.encode_to(out);
         self.state_hash.encode_to(out);
+        self.chain_pos.encode_to(out);
+        self.chain_tx_hash.encode_to(out);
         encode_bytes(&self.output, out);
         self.executor.encode_to(out);
         encode_bytes(&self.sig, out);
@@ -211,7 +222,7 @@ impl Encode for Reply {
 }
 
 impl Decode for Reply {
-    const MIN_ENCODED_BYTES: usize = 8 + 20 + 8 + 32 + 8 + 8 + 8 + 32 + 4 + 20 + 4;
+    const MIN_ENCODED_BYTES: usize = 8 + 20 + 8 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 4 + 20 + 4;
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             cid: ContractId::decode_from(r)?,
@@ -222,6 +233,8 @@ impl Decode for Reply {
             applied_seq: Seq::decode_from(r)?,
             seq: Seq::decode_from(r)?,
             state_hash: Hash32::decode_from(r)?,
+            chain_pos: u64::decode_from(r)?,
+            chain_tx_hash: Hash32::decode_from(r)?,
             output: r.bytes("reply output", MESSAGE_BYTES_MAX)?.to_vec(),
             executor: Address::decode_from(r)?,
             sig: decode_signature(r)?,
@@ -652,13 +665,15 @@ mod tests {
             applied_seq: Seq(4),
             seq: Seq(5),
             state_hash: Hash32([0x33; 32]),
+            chain_pos: 9,
+            chain_tx_hash: Hash32([0xab; 32]),
             output: vec![5, 6],
             executor: Address([0x44; 20]),
             sig: vec![],
         };
         assert_eq!(
             hex(&reply.digest()),
-            "c410ece2bf2bd0f89caa404c89ba04f56457bf426b3620778372392ed783af16"
+            "5632908b769d1ac2252a60c0c0378d7968eb0e540c957747f1aa1b13cbc33a19"
         );
 
         let update = Update {

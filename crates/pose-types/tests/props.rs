@@ -63,12 +63,14 @@ fn request() -> impl Strategy<Value = Request> {
 fn reply() -> impl Strategy<Value = Reply> {
     (
         (cid(), address(), any::<u64>(), hash(), epoch()),
-        (seq(), seq(), hash(), bytes(), address(), sig()),
+        (seq(), seq(), hash(), any::<u64>(), hash()),
+        (bytes(), address(), sig()),
     )
         .prop_map(
             |(
                 (cid, user, nonce, request_digest, epoch),
-                (applied_seq, seq, state_hash, output, executor, sig),
+                (applied_seq, seq, state_hash, chain_pos, chain_tx_hash),
+                (output, executor, sig),
             )| Reply {
                 cid,
                 user,
@@ -78,6 +80,8 @@ fn reply() -> impl Strategy<Value = Reply> {
                 applied_seq,
                 seq,
                 state_hash,
+                chain_pos,
+                chain_tx_hash,
                 output,
                 executor,
                 sig,
