@@ -615,16 +615,19 @@ impl<P: Platform> Enclave<P> {
         let now = self.now_ms;
         let v = &rep.view;
         if !v.member_challenges.contains_key(&me) {
-            rep.member_answer_ms = None;
+            rep.member_answer = None;
             return;
         }
+        // Answer again after RESUBMIT_MS, and at once when the epoch moved: the manager checks
+        // the signature under its current epoch, so an answer signed before an executor change
+        // that lands after it is refused.
         if rep
-            .member_answer_ms
-            .is_some_and(|t| now < t.saturating_add(RESUBMIT_MS))
+            .member_answer
+            .is_some_and(|(t, e)| e == v.epoch && now < t.saturating_add(RESUBMIT_MS))
         {
             return;
         }
-        rep.member_answer_ms = Some(now);
+        rep.member_answer = Some((now, v.epoch));
         let (seq, state_hash) = rep
             .head
             .as_ref()

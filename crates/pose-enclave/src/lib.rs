@@ -280,9 +280,10 @@ pub(crate) struct Replica {
     pub(crate) head_epoch: Epoch,
     /// Executor-only soft state (lost on restart, rebuilt by a sync).
     pub(crate) exec: Option<ExecState>,
-    /// When this enclave last asked its host to submit `respondMember` for an open member
-    /// challenge against it (soft state: a restart answers again at once).
-    pub(crate) member_answer_ms: Option<u64>,
+    /// When, and under which epoch, this enclave last asked its host to submit
+    /// `respondMember` for an open member challenge against it (soft state: a restart answers
+    /// again at once).
+    pub(crate) member_answer: Option<(u64, Epoch)>,
     /// TEE time ([`Platform::now_ms`]) when the latest chain transaction arrived (soft state:
     /// the restart time after a restart). With the block time of that transaction it gives a
     /// lower bound of chain time ([`Replica::chain_time_floor_secs`]) that the host can only
@@ -421,7 +422,7 @@ impl<P: Platform> Enclave<P> {
                     head,
                     head_epoch,
                     exec: None,
-                    member_answer_ms: None,
+                    member_answer: None,
                     chain_seen_ms: e.now_ms,
                 },
             );
@@ -638,7 +639,7 @@ impl<P: Platform> Enclave<P> {
                     head: None,
                     head_epoch: Epoch(0),
                     exec: None,
-                    member_answer_ms: None,
+                    member_answer: None,
                     chain_seen_ms: self.now_ms,
                 },
             );
