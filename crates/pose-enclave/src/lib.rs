@@ -567,7 +567,6 @@ impl<P: Platform> Enclave<P> {
     fn on_chain(&mut self, tx: ChainTx, out: &mut Out) -> Result<(), Rejection> {
         let cid = tx.cid;
         let call = tx.call().map_err(DecodeError::from)?;
-        let calldata = tx.calldata.clone();
         if !self.replicas.contains_key(&cid) {
             // Index 0 must be the creation, carrying the drawn pool.
             let pool = match (&call, &tx.effect, tx.index) {
@@ -597,12 +596,7 @@ impl<P: Platform> Enclave<P> {
                 phase: Phase::Creation,
                 contract_key: None,
                 genesis,
-                hashes: vec![chain::tx_hash_next(
-                    &genesis,
-                    &calldata,
-                    &tx.sender,
-                    tx.value_wei,
-                )],
+                hashes: vec![chain::tx_hash_next(&genesis, &tx)],
                 log: vec![tx.clone()],
                 open_challenges: Default::default(),
                 member_challenges: Default::default(),
@@ -655,7 +649,7 @@ impl<P: Platform> Enclave<P> {
             return Err(Rejection::TooManyContracts);
         }
         let v = &mut rep.view;
-        let h = chain::tx_hash_next(&v.tx_hash(), &calldata, &tx.sender, tx.value_wei);
+        let h = chain::tx_hash_next(&v.tx_hash(), &tx);
         v.hashes.push(h);
         v.log.push(tx.clone());
         v.block_time_secs = tx.block_time_secs;
