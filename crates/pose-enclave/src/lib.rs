@@ -225,6 +225,25 @@ pub enum Rejection {
         /// Index expected.
         next: u64,
     },
+    /// A chain transaction's block is older (lower number or earlier time) than the previous
+    /// transaction's of the same contract: a host reordering or altering blocks. Hand over
+    /// the block number and time of the block each event is in.
+    #[error(
+        "chain transaction {index} is in block {block} at {time_secs} s, before the previous \
+         one's block {last_block} at {last_time_secs} s; deliver each event with its own block"
+    )]
+    ChainBlockWentBackwards {
+        /// Index of the refused transaction.
+        index: u64,
+        /// Its block number.
+        block: u64,
+        /// Its block time, seconds.
+        time_secs: u64,
+        /// The previous transaction's block number.
+        last_block: u64,
+        /// The previous transaction's block time, seconds.
+        last_time_secs: u64,
+    },
     /// A ciphertext did not open (wrong key, altered bytes or associated data).
     #[error("ciphertext did not authenticate")]
     Aead,
@@ -644,6 +663,17 @@ impl<P: Platform> Enclave<P> {
                 got: tx.index,
                 next,
             });
+        }
+        if let Some(last) = rep.view.log.last() {
+            if tx.block_number < last.block_number || tx.block_time_secs < last.block_time_secs {
+                return Err(Rejection::ChainBlockWentBackwards {
+                    index: tx.index,
+                    block: tx.block_number,
+                    time_secs: tx.block_time_secs,
+                    last_block: last.block_number,
+                    last_time_secs: last.block_time_secs,
+                });
+            }
         }
         if rep.view.hashes.len() >= limits::CHAIN_LOG_MAX {
             return Err(Rejection::TooManyContracts);

@@ -353,3 +353,45 @@ fn a_chain_fact_altered_by_the_host_leaves_the_enclave_off_the_managers_tx_hash(
         );
     }
 }
+
+/// A host cannot move a contract's chain backwards in time: a transaction whose block number
+/// or block time is below the previous one's is refused and changes nothing; the same block
+/// (several transactions in one block) and later blocks are taken.
+#[test]
+fn a_chain_tx_from_an_older_block_is_refused() {
+    let (config, _reg, hw, m) = setup();
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    let create = ChainTx {
+        block_number: 10,
+        block_time_secs: 1_000,
+        ..creation(&m)
+    };
+    e.handle(10, Event::Chain(create.encode())).unwrap();
+    let deposit = |index: u64, block_number: u64, block_time_secs: u64| ChainTx {
+        index,
+        calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
+        block_number,
+        block_time_secs,
+        effect: Effect::None,
+        ..creation(&m)
+    };
+    for (block, time) in [(9, 1_000), (10, 999), (9, 1_001)] {
+        assert_eq!(
+            e.handle(11, Event::Chain(deposit(1, block, time).encode())),
+            Err(Rejection::ChainBlockWentBackwards {
+                index: 1,
+                block,
+                time_secs: time,
+                last_block: 10,
+                last_time_secs: 1_000,
+            }),
+            "block {block} at {time} s"
+        );
+    }
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+    e.handle(12, Event::Chain(deposit(1, 10, 1_000).encode()))
+        .expect("the same block again");
+    e.handle(13, Event::Chain(deposit(2, 11, 1_012).encode()))
+        .expect("a later block");
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 3);
+}
