@@ -154,8 +154,9 @@ contract PoseManager {
     event EnclaveDeregistered(address indexed enclave, address indexed operator);
     /// @notice `enclave` failed a member challenge of `cid` and is drawn into no pool again.
     event EnclaveSuspended(address indexed enclave, uint64 indexed cid);
-    /// @notice Emitted by every transaction that concerns `cid`, with everything an enclave
-    /// needs to recompute `txHash` (docs/protocol.md section 3).
+    /// @notice Emitted by every transaction that concerns `cid`, with what an enclave needs to
+    /// recompute `txHash` besides the block the log is in and the outcome, which the events
+    /// after it in the same transaction show (docs/protocol.md section 3).
     event TxHashExtended(
         uint64 indexed cid, bytes32 txHash, address sender, uint256 value, bytes data
     );
@@ -317,13 +318,14 @@ contract PoseManager {
         inst.codeHash = codeHash;
         inst.params = params;
         inst.txHash = hashTxGenesis(cid);
-        bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, _extend(cid)));
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, inst.txHash));
         address[] storage pool = pools[cid];
         for (uint256 slot = 0; slot < params.poolSize; slot++) {
             address member = _draw(cid, seed, slot);
             pool.push(member);
             inPool[cid][member] = true;
         }
+        _extend(cid, keccak256(abi.encode(pool)));
         emit ContractCreated(cid, msg.sender, codeHash, params, pool);
     }
 
@@ -350,7 +352,7 @@ contract PoseManager {
         inst.lastStateHash = initStateHash;
         inst.phase = Phase.Executing;
         inst.epochSince = uint64(block.timestamp);
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit CreationCompleted(cid, contractEncKey, initStateHash);
     }
 
@@ -364,7 +366,7 @@ contract PoseManager {
         uint256 balance = inst.balance + msg.value;
         if (balance > type(uint128).max) revert BalanceOverflow();
         inst.balance = balance;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit Deposited(cid, msg.sender, msg.value, balance);
     }
 
@@ -385,7 +387,7 @@ contract PoseManager {
         });
         inst.openChallenges += 1;
         inst.phase = Phase.ChallengeExecutor;
-        _extend(cid);
+        _extend(cid, bytes32(uint256(challengeId)));
         emit ChallengeOpened(cid, challengeId, msg.sender, deadline, encryptedInput);
     }
 
@@ -415,7 +417,7 @@ contract PoseManager {
         inst.lastSeq = seq;
         inst.lastStateHash = stateHash;
         inst.timeoutsInARow = 0;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit ChallengeAnswered(cid, challengeId, inst.epoch, seq, stateHash, encryptedOutput);
     }
 
@@ -436,7 +438,7 @@ contract PoseManager {
         inst.timeoutsInARow += 1;
         uint64 newDeadline = uint64(block.timestamp) + inst.params.responsePeriodSecs;
         ch.deadline = newDeadline;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit ExecutorChanged(cid, inst.epoch, pool[inst.executorIndex], challengeId, newDeadline);
         if (inst.timeoutsInARow >= pool.length) {
             inst.phase = Phase.Crashed;
@@ -467,7 +469,7 @@ contract PoseManager {
         _requireExecutor(cid, inst, hashChallengeMember(cid, inst.epoch, member, txHash), sig);
         uint64 deadline = uint64(block.timestamp) + inst.params.memberResponsePeriodSecs;
         memberDeadlines[cid][member] = deadline;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit MemberChallenged(cid, inst.epoch, member, deadline);
     }
 
@@ -493,7 +495,7 @@ contract PoseManager {
         address signer = _recover(hashRespondMember(cid, inst.epoch, member, seq, stateHash, txHash), sig);
         if (signer != member) revert NotMemberSignature(signer, member);
         memberDeadlines[cid][member] = 0;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit MemberResponded(cid, inst.epoch, member);
     }
 
@@ -514,8 +516,9 @@ contract PoseManager {
         }
         uint256 idx = 0;
         while (pool[idx] != member) idx++; // bounded: the pool has at most MAX_POOL_SIZE members
-        bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, _extend(cid)));
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, inst.txHash));
         address replacement = _draw(cid, seed, idx);
+        _extend(cid, keccak256(abi.encode(replacement)));
         inPool[cid][member] = false;
         memberDeadlines[cid][member] = 0;
         if (replacement != address(0)) {
@@ -561,7 +564,7 @@ contract PoseManager {
         // Effects before the transfer (checks-effects-interactions).
         usedNonces[cid][nonce] = true;
         inst.balance -= amount;
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit Withdrawn(cid, recipient, amount, nonce);
         (bool ok,) = recipient.call{value: amount}("");
         if (!ok) revert TransferFailed(recipient, amount);
@@ -604,7 +607,7 @@ contract PoseManager {
             claimable[inst.creator] += remainder;
             emit PayoutCredited(cid, inst.creator, remainder);
         }
-        _extend(cid);
+        _extend(cid, bytes32(0));
         emit Terminated(cid, inst.epoch, total, remainder);
     }
 
@@ -751,13 +754,19 @@ contract PoseManager {
         return keccak256(abi.encode(TAG_TXHASH, block.chainid, address(this), cid));
     }
 
-    /// @notice One step of the incremental transaction hash.
-    function hashTxStep(bytes32 prev, bytes calldata data, address sender, uint256 value)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(prev, keccak256(data), sender, value));
+    /// @notice One step of the incremental transaction hash: the transaction's calldata,
+    /// sender and value, the block it is in, and `outcome`, what the chain decided that the
+    /// calldata cannot show (docs/protocol.md section 3).
+    function hashTxStep(
+        bytes32 prev,
+        bytes calldata data,
+        address sender,
+        uint256 value,
+        uint256 blockNumber,
+        uint256 blockTimestamp,
+        bytes32 outcome
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(prev, keccak256(data), sender, value, blockNumber, blockTimestamp, outcome));
     }
 
     // ------------------------------------------------------------------ internals
@@ -786,10 +795,16 @@ contract PoseManager {
         if (signer != executor) revert NotExecutor(signer, executor);
     }
 
-    /// Extends the incremental transaction hash of `cid` with this transaction.
-    function _extend(uint64 cid) private returns (bytes32 h) {
+    /// Extends the incremental transaction hash of `cid` with this transaction, the block it
+    /// is in and `outcome`: keccak256(abi.encode(pool)) of the pool drawn by `createContract`,
+    /// keccak256(abi.encode(replacement)) at `removeMember`, the id at `challenge`, else 0.
+    function _extend(uint64 cid, bytes32 outcome) private returns (bytes32 h) {
         Instance storage inst = instances[cid];
-        h = keccak256(abi.encode(inst.txHash, keccak256(msg.data), msg.sender, msg.value));
+        h = keccak256(
+            abi.encode(
+                inst.txHash, keccak256(msg.data), msg.sender, msg.value, block.number, block.timestamp, outcome
+            )
+        );
         inst.txHash = h;
         knownTxHashes[cid][h] = true;
         emit TxHashExtended(cid, h, msg.sender, msg.value, msg.data);

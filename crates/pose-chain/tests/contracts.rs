@@ -9,7 +9,7 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use common::*;
 use pose_chain::bindings::Phase;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E, PoseManagerEvents as Ev};
-use pose_chain::{find_event, to_address, EventFollower, ManagerClient};
+use pose_chain::{find_event, from_address, to_address, EventFollower, ManagerClient};
 use pose_types::ContractId;
 
 #[tokio::test]
@@ -307,6 +307,9 @@ async fn withdrawals_pay_what_the_executor_signed_once_within_the_balance() {
         &alloy::sol_types::SolCall::abi_encode(&PoseManager::depositCall { cid: cid.0 }),
         user.sender(),
         U256::from(100 * ONE_ETH),
+        env.owner.block_number().await.unwrap() + 1,
+        env.owner.chain_time().await.unwrap(),
+        B256::ZERO,
     );
     let e = refusal(
         env.owner
@@ -559,19 +562,39 @@ async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
     ));
 }
 
-/// An enclave replays the manager's `TxHashExtended` events to recompute `txHash`; the chain's
-/// value, each event's value and the `hashTx*` views must all agree with docs/protocol.md.
+/// An enclave replays the manager's `TxHashExtended` events to recompute `txHash`: each event
+/// with the number and time of its block and the outcome the same transaction's later events
+/// show (drawn pool, challenge id, replacement). The chain's value, each event's value and the
+/// `hashTx*` views must all agree with docs/protocol.md; a replay with any of those facts
+/// altered yields a value the manager does not know.
 #[tokio::test]
 async fn tx_hash_chain_is_replayable_from_events() {
     let env = Env::new().await;
     let start = env.owner.block_number().await.unwrap();
-    let keys = env.register(3).await;
-    let (cid, _) = env.live_contract(&keys, params(2)).await;
+    let keys = env.register(4).await;
+    let (cid, pool) = env.live_contract(&keys, params(3)).await;
     let user = env.user().await;
     user.deposit(cid, U256::from(1234)).await.unwrap();
     user.challenge(cid, Bytes::from_static(b"encrypted input"))
         .await
         .unwrap();
+    // Two members' enclaves are deregistered and removed at once: the fourth enclave replaces
+    // the first; for the second none is left and the pool shrinks.
+    for member in [&pool[1], &pool[2]] {
+        env.owner
+            .send(
+                &PoseManager::deregisterEnclaveCall {
+                    enclave: member.address(),
+                },
+                U256::ZERO,
+            )
+            .await
+            .unwrap();
+        user.remove_member(cid, from_address(member.address()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(env.owner.pool(cid).await.unwrap().len(), 2);
     let (other, _) = env.live_contract(&keys, params(1)).await;
     user.deposit(other, U256::from(1)).await.unwrap();
 
@@ -592,39 +615,122 @@ async fn tx_hash_chain_is_replayable_from_events() {
             .unwrap(),
         h
     );
-    let mut steps = 0;
-    for ev in &events {
-        if let Ev::TxHashExtended(x) = &ev.event {
-            if x.cid != cid.0 {
-                continue;
-            }
-            let next = digest::tx_step(h, &x.data, x.sender, x.value);
-            let view = env
-                .owner
-                .read(&PoseManager::hashTxStepCall {
-                    prev: h,
-                    data: x.data.clone(),
-                    sender: x.sender,
-                    value: x.value,
-                })
-                .await
-                .unwrap();
-            assert_eq!(next, view);
-            assert_eq!(next, x.txHash, "event {steps} carries the recomputed hash");
-            assert!(env
-                .owner
+    let known = |h: B256| {
+        let owner = &env.owner;
+        async move {
+            owner
                 .read(&PoseManager::isKnownTxHashCall {
                     cid: cid.0,
-                    txHash: next
+                    txHash: h,
                 })
                 .await
-                .unwrap());
-            h = next;
-            steps += 1;
+                .unwrap()
+        }
+    };
+    let mut outcomes = Vec::new();
+    for (i, ev) in events.iter().enumerate() {
+        let Ev::TxHashExtended(x) = &ev.event else {
+            continue;
+        };
+        if x.cid != cid.0 {
+            continue;
+        }
+        // The outcome: what the events after it in the same transaction show.
+        let outcome = events[i + 1..]
+            .iter()
+            .take_while(|later| later.tx_hash == ev.tx_hash)
+            .find_map(|later| match &later.event {
+                Ev::ContractCreated(c) => Some(digest::outcome_pool(&c.pool)),
+                Ev::ChallengeOpened(c) => Some(digest::outcome_challenge(c.challengeId)),
+                Ev::MemberRemoved(m) => Some(digest::outcome_replacement(m.replacement)),
+                _ => None,
+            })
+            .unwrap_or(B256::ZERO);
+        outcomes.push(outcome);
+        let (block, time) = (ev.block_number, ev.block_timestamp);
+        let next = digest::tx_step(h, &x.data, x.sender, x.value, block, time, outcome);
+        let view = env
+            .owner
+            .read(&PoseManager::hashTxStepCall {
+                prev: h,
+                data: x.data.clone(),
+                sender: x.sender,
+                value: x.value,
+                blockNumber: U256::from(block),
+                blockTimestamp: U256::from(time),
+                outcome,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next, view);
+        assert_eq!(
+            next,
+            x.txHash,
+            "event {} carries the recomputed hash",
+            outcomes.len()
+        );
+        assert!(known(next).await);
+        // A host that shows its enclave another block, or another decision, than the chain's.
+        let step = |block: u64, time: u64, outcome: B256| {
+            digest::tx_step(h, &x.data, x.sender, x.value, block, time, outcome)
+        };
+        let other_outcome = if outcome == B256::ZERO {
+            digest::outcome_challenge(1)
+        } else {
+            B256::ZERO
+        };
+        for (what, forged) in [
+            ("later block time", step(block, time + 1, outcome)),
+            ("earlier block time", step(block, time - 1, outcome)),
+            ("other block number", step(block + 1, time, outcome)),
+            ("other outcome", step(block, time, other_outcome)),
+        ] {
+            assert!(!known(forged).await, "{what} gives a known txHash");
+        }
+        h = next;
+    }
+    // create, complete, deposit, challenge, two removals.
+    assert_eq!(outcomes.len(), 6);
+    let replacement = env.owner.pool(cid).await.unwrap()[1];
+    assert_eq!(
+        outcomes,
+        vec![
+            digest::outcome_pool(&pool.iter().map(|k| k.address()).collect::<Vec<_>>()),
+            B256::ZERO,
+            B256::ZERO,
+            digest::outcome_challenge(1),
+            digest::outcome_replacement(replacement),
+            digest::outcome_replacement(Address::ZERO),
+        ]
+    );
+    // The drawn pool, the challenge id and the replacement each count, in order.
+    let (p0, p1, p2) = (pool[0].address(), pool[1].address(), pool[2].address());
+    let forged_outcomes = [
+        (0, digest::outcome_pool(&[p1, p0, p2])),
+        (0, digest::outcome_pool(&[p0, p1])),
+        (3, digest::outcome_challenge(2)),
+        (4, digest::outcome_replacement(Address::ZERO)),
+        (4, digest::outcome_replacement(p1)),
+        (5, digest::outcome_replacement(replacement)),
+    ];
+    let mut prev = digest::tx_genesis(env.chain_id, env.manager(), cid.0);
+    let mut honest = Vec::new();
+    for ev in &events {
+        if let Ev::TxHashExtended(x) = &ev.event {
+            if x.cid == cid.0 {
+                honest.push((prev, x.clone(), ev.block_number, ev.block_timestamp));
+                prev = x.txHash;
+            }
         }
     }
-    // create, complete, deposit, challenge.
-    assert_eq!(steps, 4);
+    for (k, outcome) in forged_outcomes {
+        let (prev, x, block, time) = &honest[k];
+        let forged = digest::tx_step(*prev, &x.data, x.sender, x.value, *block, *time, outcome);
+        assert!(
+            !known(forged).await,
+            "a forged outcome of transaction {k} is known"
+        );
+    }
     assert_eq!(env.owner.tx_hash_of(cid).await.unwrap(), h);
     assert!(!env
         .owner
@@ -785,11 +891,25 @@ async fn pose_crypto_digests_equal_the_manager_hash_views() {
                 data: Bytes::from(out.clone()),
                 sender: a,
                 value: amount,
+                blockNumber: U256::from(n1),
+                blockTimestamp: U256::from(n2),
+                outcome: h3,
             })
             .await
             .unwrap();
-        assert_eq!(v, digest::tx_step(h1, &out, a, amount));
-        assert_eq!(v, oracle::tx_step(h1, &out, a, amount));
+        assert_eq!(v, digest::tx_step(h1, &out, a, amount, n1, n2, h3));
+        assert_eq!(v, oracle::tx_step(h1, &out, a, amount, n1, n2, h3));
+        let pool: Vec<Address> = (0..i % 4).map(|_| raddr()).collect();
+        assert_eq!(digest::outcome_pool(&pool), oracle::outcome_pool(&pool));
+        assert_eq!(
+            digest::outcome_replacement(a),
+            oracle::outcome_replacement(a)
+        );
+        assert_eq!(
+            digest::outcome_replacement(Address::ZERO),
+            oracle::outcome_replacement(Address::ZERO)
+        );
+        assert_eq!(digest::outcome_challenge(n3), oracle::outcome_challenge(n3));
     }
 }
 

@@ -227,15 +227,64 @@ pub fn tx_hash_initial(d: &Domain, cid: ContractId) -> Hash32 {
     tagged(TXHASH_TAG, d).u64(cid.0).hash()
 }
 
+/// One manager transaction as the incremental txHash sees it: everything the chain shows an
+/// enclave about it (docs/protocol.md section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxStep<'a> {
+    /// `msg.data`, byte for byte.
+    pub calldata: &'a [u8],
+    /// `msg.sender`.
+    pub sender: &'a Address,
+    /// `msg.value`.
+    pub value: Amount,
+    /// `block.number` of the block that holds the transaction.
+    pub block_number: u64,
+    /// `block.timestamp` of that block, in seconds.
+    pub block_time_secs: u64,
+    /// What the chain decided that the calldata cannot show: [`tx_outcome_pool`],
+    /// [`tx_outcome_replacement`], [`tx_outcome_challenge`], or [`Hash32::default`] (zero).
+    pub outcome: Hash32,
+}
+
 /// The txHash after one more manager transaction:
-/// `keccak256(abi.encode(prev, keccak256(calldata), sender, value))`.
-pub fn tx_hash_extend(prev: &Hash32, calldata: &[u8], sender: &Address, value: Amount) -> Hash32 {
+/// `keccak256(abi.encode(prev, keccak256(calldata), sender, value, block.number,
+/// block.timestamp, outcome))`.
+pub fn tx_hash_extend(prev: &Hash32, step: &TxStep<'_>) -> Hash32 {
     AbiWords::default()
         .bytes32(&prev.0)
-        .bytes32(&keccak256(calldata).0)
-        .address(sender)
-        .uint(value.0)
+        .bytes32(&keccak256(step.calldata).0)
+        .address(step.sender)
+        .uint(step.value.0)
+        .u64(step.block_number)
+        .u64(step.block_time_secs)
+        .bytes32(&step.outcome.0)
         .hash()
+}
+
+/// The outcome of `createContract`: `keccak256(abi.encode(address[] pool))`, the drawn pool
+/// in slot order.
+pub fn tx_outcome_pool(pool: &[Address]) -> Hash32 {
+    // A dynamic array alone: its offset (one word, 0x20), its length, one word per element.
+    let mut w = AbiWords::default().uint(32).uint(pool.len() as u128);
+    for a in pool {
+        w = w.address(a);
+    }
+    w.hash()
+}
+
+/// The outcome of `removeMember`: `keccak256(abi.encode(replacement))`, with `address(0)`
+/// when no enclave was left to draw and the pool shrank.
+pub fn tx_outcome_replacement(replacement: Option<&Address>) -> Hash32 {
+    AbiWords::default()
+        .address(replacement.unwrap_or(&Address([0; 20])))
+        .hash()
+}
+
+/// The outcome of `challenge`: `bytes32(uint256(challengeId))`.
+pub fn tx_outcome_challenge(challenge_id: u64) -> Hash32 {
+    let mut out = [0u8; 32];
+    out[24..].copy_from_slice(&challenge_id.to_be_bytes());
+    Hash32(out)
 }
 
 #[cfg(test)]
@@ -330,15 +379,90 @@ mod tests {
             terminate_digest(&d, cid, Epoch(4), &payouts, &h(12)),
         );
         check("txhash_initial", tx_hash_initial(&d, cid));
+        let pool = [
+            Address([0x01; 20]),
+            Address([0x02; 20]),
+            Address([0x03; 20]),
+        ];
+        check("outcome_pool", tx_outcome_pool(&pool));
+        check(
+            "outcome_replacement",
+            tx_outcome_replacement(Some(&Address([0x04; 20]))),
+        );
+        check("outcome_replacement_none", tx_outcome_replacement(None));
+        check("outcome_challenge", tx_outcome_challenge(9));
         check(
             "txhash_extend",
             tx_hash_extend(
                 &tx_hash_initial(&d, cid),
-                &[0xde, 0xad, 0xbe, 0xef],
-                &Address([0xee; 20]),
-                Amount(10u128.pow(18)),
+                &TxStep {
+                    calldata: &[0xde, 0xad, 0xbe, 0xef],
+                    sender: &Address([0xee; 20]),
+                    value: Amount(10u128.pow(18)),
+                    block_number: 1234,
+                    block_time_secs: 1_700_000_000,
+                    outcome: tx_outcome_pool(&pool),
+                },
             ),
         );
+    }
+
+    #[test]
+    fn every_fact_of_a_transaction_changes_the_tx_hash() {
+        let prev = h(1);
+        let sender = Address([2; 20]);
+        let other = Address([3; 20]);
+        let base = TxStep {
+            calldata: b"call",
+            sender: &sender,
+            value: Amount(5),
+            block_number: 10,
+            block_time_secs: 1000,
+            outcome: tx_outcome_challenge(1),
+        };
+        let honest = tx_hash_extend(&prev, &base);
+        for changed in [
+            TxStep {
+                calldata: b"calm",
+                ..base
+            },
+            TxStep {
+                sender: &other,
+                ..base
+            },
+            TxStep {
+                value: Amount(6),
+                ..base
+            },
+            TxStep {
+                block_number: 11,
+                ..base
+            },
+            TxStep {
+                block_time_secs: 999,
+                ..base
+            },
+            TxStep {
+                outcome: tx_outcome_challenge(2),
+                ..base
+            },
+            TxStep {
+                outcome: Hash32::default(),
+                ..base
+            },
+        ] {
+            assert_ne!(tx_hash_extend(&prev, &changed), honest, "{changed:?}");
+        }
+        assert_ne!(tx_hash_extend(&h(2), &base), honest);
+        // The outcomes of different decisions differ.
+        let (a, b) = (Address([4; 20]), Address([5; 20]));
+        assert_ne!(tx_outcome_pool(&[a, b]), tx_outcome_pool(&[b, a]));
+        assert_ne!(tx_outcome_pool(&[a]), tx_outcome_pool(&[a, b]));
+        assert_ne!(
+            tx_outcome_replacement(Some(&a)),
+            tx_outcome_replacement(None)
+        );
+        assert_ne!(tx_outcome_replacement(None), Hash32::default());
     }
 
     #[test]

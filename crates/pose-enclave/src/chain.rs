@@ -390,9 +390,44 @@ pub fn tx_hash_genesis(d: &Deployment, cid: ContractId) -> Hash32 {
     onchain::tx_hash_initial(&domain(d), cid)
 }
 
-/// `txHash_{i+1}` from `txHash_i` and one transaction, computed by `pose-crypto`.
-pub fn tx_hash_next(prev: &Hash32, calldata: &[u8], sender: &Address, value_wei: u128) -> Hash32 {
-    onchain::tx_hash_extend(prev, calldata, sender, Amount(value_wei))
+/// `txHash_{i+1}` from `txHash_i` and one chain transaction, computed by `pose-crypto`: it
+/// covers every fact the enclave reads from `tx` besides its position (calldata, sender,
+/// value, block number and time, and the outcome of its [`Effect`]), so a host that alters
+/// any of them yields a value the manager never produced (docs/protocol.md section 3).
+pub fn tx_hash_next(prev: &Hash32, tx: &ChainTx) -> Hash32 {
+    onchain::tx_hash_extend(
+        prev,
+        &onchain::TxStep {
+            calldata: &tx.calldata,
+            sender: &tx.sender,
+            value: Amount(tx.value_wei),
+            block_number: tx.block_number,
+            block_time_secs: tx.block_time_secs,
+            outcome: tx.effect.outcome(),
+        },
+    )
+}
+
+impl Effect {
+    /// The `outcome` word the manager puts into `txHash` for this decision: the drawn pool's
+    /// addresses in slot order, the replacement's address (zero when the pool shrank), the
+    /// challenge id, or zero. Keys and attestations of members are not in it: the enclave
+    /// checks each member's attestation, which binds its keys to its address.
+    pub fn outcome(&self) -> Hash32 {
+        match self {
+            Effect::None => Hash32::default(),
+            Effect::Created { pool } => {
+                let addrs: Vec<Address> = pool.iter().map(|m| m.address).collect();
+                onchain::tx_outcome_pool(&addrs)
+            }
+            Effect::ChallengeOpened { challenge_id } => {
+                onchain::tx_outcome_challenge(*challenge_id)
+            }
+            Effect::MemberRemoved { replacement } => {
+                onchain::tx_outcome_replacement(replacement.as_ref().map(|m| &m.address))
+            }
+        }
+    }
 }
 
 /// Digests the manager checks (docs/protocol.md section 2); thin adapters over

@@ -219,6 +219,25 @@ pub enum Rejection {
         /// Index expected.
         next: u64,
     },
+    /// A chain transaction's block is older (lower number or earlier time) than the previous
+    /// transaction's of the same contract: a host reordering or altering blocks. Hand over
+    /// the block number and time of the block each event is in.
+    #[error(
+        "chain transaction {index} is in block {block} at {time_secs} s, before the previous \
+         one's block {last_block} at {last_time_secs} s; deliver each event with its own block"
+    )]
+    ChainBlockWentBackwards {
+        /// Index of the refused transaction.
+        index: u64,
+        /// Its block number.
+        block: u64,
+        /// Its block time, seconds.
+        time_secs: u64,
+        /// The previous transaction's block number.
+        last_block: u64,
+        /// The previous transaction's block time, seconds.
+        last_time_secs: u64,
+    },
     /// A ciphertext did not open (wrong key, altered bytes or associated data).
     #[error("ciphertext did not authenticate")]
     Aead,
@@ -589,7 +608,6 @@ impl<P: Platform> Enclave<P> {
     fn on_chain(&mut self, tx: ChainTx, out: &mut Out) -> Result<(), Rejection> {
         let cid = tx.cid;
         let call = tx.call().map_err(DecodeError::from)?;
-        let calldata = tx.calldata.clone();
         if !self.replicas.contains_key(&cid) {
             // Index 0 must be the creation, carrying the drawn pool.
             let pool = match (&call, &tx.effect, tx.index) {
@@ -619,12 +637,7 @@ impl<P: Platform> Enclave<P> {
                 phase: Phase::Creation,
                 contract_key: None,
                 genesis,
-                hashes: vec![chain::tx_hash_next(
-                    &genesis,
-                    &calldata,
-                    &tx.sender,
-                    tx.value_wei,
-                )],
+                hashes: vec![chain::tx_hash_next(&genesis, &tx)],
                 log: vec![tx.clone()],
                 open_challenges: Default::default(),
                 member_challenges: Default::default(),
@@ -674,6 +687,17 @@ impl<P: Platform> Enclave<P> {
                 next,
             });
         }
+        if let Some(last) = rep.view.log.last() {
+            if tx.block_number < last.block_number || tx.block_time_secs < last.block_time_secs {
+                return Err(Rejection::ChainBlockWentBackwards {
+                    index: tx.index,
+                    block: tx.block_number,
+                    time_secs: tx.block_time_secs,
+                    last_block: last.block_number,
+                    last_time_secs: last.block_time_secs,
+                });
+            }
+        }
         if rep.view.hashes.len() >= limits::CHAIN_LOG_MAX {
             return Err(Rejection::TooManyContracts);
         }
@@ -702,7 +726,7 @@ impl<P: Platform> Enclave<P> {
             }
         }
         let v = &mut rep.view;
-        let h = chain::tx_hash_next(&v.tx_hash(), &calldata, &tx.sender, tx.value_wei);
+        let h = chain::tx_hash_next(&v.tx_hash(), &tx);
         v.hashes.push(h);
         v.log.push(tx.clone());
         v.block_time_secs = tx.block_time_secs;

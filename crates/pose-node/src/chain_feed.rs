@@ -1,12 +1,14 @@
 //! Turns the manager's confirmed events into the chain transactions the enclave consumes: one
 //! [`ChainTx`] per `TxHashExtended` event, in log order, numbered per contract from 0.
 //!
-//! A `TxHashExtended` event carries the calldata the manager executed, its sender and value,
-//! which is all the enclave needs to recompute `txHash`. What the calldata cannot show (the
-//! drawn pool, a challenge's id, a removed member's replacement) comes from the events the
-//! same transaction emits after it, and each pool member's attestation from its
-//! `EnclaveRegistered` event. The feed only reorganises public chain data; the enclave checks
-//! every attestation and recomputes every hash itself.
+//! A `TxHashExtended` event carries the calldata the manager executed, its sender and value;
+//! the block number and time are those of the block the log is in. What the calldata cannot
+//! show (the drawn pool, a challenge's id, a removed member's replacement) comes from the
+//! events the same transaction emits after it, and each pool member's attestation from its
+//! `EnclaveRegistered` event. The manager's `txHash` covers every one of these facts
+//! (docs/protocol.md section 3). The feed only reorganises public chain data; the enclave
+//! checks every attestation and recomputes every hash itself, so a feed that got any fact
+//! wrong leaves its enclave on a `txHash` the manager never produced.
 //!
 //! Invariant: a feed must see every manager event from the manager's deployment on, in chain
 //! order (a poll batch holds whole blocks, so a transaction's events arrive together).

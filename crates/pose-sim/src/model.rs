@@ -146,6 +146,9 @@ pub struct ModelChain {
     /// Payouts by recipient.
     pub paid_to: BTreeMap<Address, u128>,
     real_sigs: bool,
+    /// The outcome of the next pool draw, when a test dictates it (see
+    /// [`ModelChain::dictate_next_draw`]).
+    dictated_draw: Option<Vec<Address>>,
 }
 
 fn check_sig(real: bool, reg: &SharedRegistry, signer: &Address, d: &Hash32, sig: &[u8]) -> bool {
@@ -175,6 +178,7 @@ impl ModelChain {
             randao: Sha256::digest(randao_seed.to_be_bytes()).into(),
             paid_to: BTreeMap::new(),
             real_sigs: false,
+            dictated_draw: None,
         }
     }
 
@@ -214,8 +218,23 @@ impl ModelChain {
         Ok(())
     }
 
-    /// Draws up to `n` registered enclaves not in `exclude`, from chain randomness and `cid`.
-    fn draw(&self, cid: ContractId, salt: u64, n: usize, exclude: &[Member]) -> Vec<Member> {
+    /// Makes the next pool draw (of `createContract` or `removeMember`) yield the registered
+    /// enclaves at `addresses`, in order, instead of the model's own draw: a differential test
+    /// hands the model the draw a real chain made from randomness the model cannot know. An
+    /// address that is not registered is skipped.
+    pub fn dictate_next_draw(&mut self, addresses: Vec<Address>) {
+        self.dictated_draw = Some(addresses);
+    }
+
+    /// Draws up to `n` registered enclaves not in `exclude`, from chain randomness and `cid`
+    /// (or as dictated).
+    fn draw(&mut self, cid: ContractId, salt: u64, n: usize, exclude: &[Member]) -> Vec<Member> {
+        if let Some(addresses) = self.dictated_draw.take() {
+            return addresses
+                .iter()
+                .filter_map(|a| self.registered.iter().find(|m| m.address == *a).cloned())
+                .collect();
+        }
         let mut cands: Vec<Member> = self
             .registered
             .iter()
@@ -293,7 +312,8 @@ impl ModelChain {
                 if now <= *dl {
                     return Err(Revert::TooEarly);
                 }
-                replacement_pool = Some(self.draw(cid, salt, 1, &c.pool));
+                let pool = c.pool.clone();
+                replacement_pool = Some(self.draw(cid, salt, 1, &pool));
             }
         }
         let registry = self.registry.clone();
@@ -596,19 +616,19 @@ impl ModelChain {
             .contracts
             .get_mut(&cid)
             .expect("contract exists: checked by the caller");
-        let calldata = call.encode();
-        c.tx_hash = tx_hash_next(&c.tx_hash, &calldata, &sender, value_wei);
-        c.known.insert(c.tx_hash);
         let tx = ChainTx {
             cid,
             index: c.log.len() as u64,
-            calldata,
+            calldata: call.encode(),
             sender,
             value_wei,
             block_number: block,
             block_time_secs: time,
             effect,
         };
+        // As the manager: the hash covers the block and what the chain decided (the effect).
+        c.tx_hash = tx_hash_next(&c.tx_hash, &tx);
+        c.known.insert(c.tx_hash);
         c.log.push(tx.clone());
         tx
     }

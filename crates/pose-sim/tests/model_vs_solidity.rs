@@ -4,12 +4,14 @@
 //! and the contract's state (epoch, executor, balance, phase, pool) must agree.
 //!
 //! What is compared and what is not:
-//! - `txHash`: the model extends it over its own call encoding, the manager over ABI calldata,
-//!   so the values differ by design. Each side signs over its own `txHash`; the test checks that
-//!   both advance on success and stay put on a revert.
-//! - The pool: the manager draws it from `prevrandao`, which the model cannot know. The test
-//!   checks the draw's rules on the chain (size, no duplicates, only registered enclaves, a
-//!   removed member is not drawn back) and then feeds the drawn pool into the model.
+//! - `txHash`: both extend it over the same ABI calldata, sender, value, block and outcome
+//!   (docs/protocol.md section 3), so the values are equal after every call; each side still
+//!   signs over its own value.
+//! - Block and pool: the manager draws pools from `prevrandao`, which the model cannot know,
+//!   and the model's clock ticks its own blocks. Before each call the test sets the model's
+//!   clock and block number to the chain's, and dictates the chain's draw to the model
+//!   (`ModelChain::dictate_next_draw`); it checks the draw's rules on the chain (size, no
+//!   duplicates, only registered enclaves, a removed member is not drawn back).
 //! - Revert kinds: Solidity custom errors are mapped to the model's `Revert` variants
 //!   ([`sol_kind`]). Calls where the manager takes no epoch argument (respond, withdraw,
 //!   challengeMember, terminate) sign over the current epoch, so a stale-epoch signature is a
@@ -19,12 +21,14 @@
 use pose_chain::alloy::primitives::{Bytes, U256};
 use pose_chain::alloy::signers::local::PrivateKeySigner;
 use pose_chain::anvil::{spawn_anvil, AnvilInstance};
+use pose_chain::EventFollower;
 use pose_chain::ManagerClient;
 use pose_chain::PoseManager::{self, PoseManagerErrors as E};
 use pose_chain::{from_b256, to_address, to_b256, ChainConfig, ChainError};
 use pose_crypto::sig::SigningKey;
-use pose_enclave::chain::{digest, Params, PayoutLine};
-use pose_enclave::{Config, Deployment, ManagerCall, Member, Phase};
+use pose_enclave::chain::{digest, tx_hash_genesis, tx_hash_next, Params, PayoutLine};
+use pose_enclave::{ChainTx, Config, Deployment, Effect, ManagerCall, Member, Phase};
+use pose_node::chain_feed::ChainFeed;
 use pose_sim::model::{ModelChain, Revert};
 use pose_types::{Address, Amount, ContractId, EncPublicKey, Epoch, Hash32, Seq};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -175,12 +179,14 @@ impl Pair {
         self.log.push(s);
     }
 
-    /// Sets the model's clock to the chain's latest block time.
+    /// Sets the model's clock and block number to the chain's latest block (the block of the
+    /// call just made: anvil mines one per transaction).
     async fn sync_time(&mut self) {
         let t = self.chain.chain_time().await.expect("chain time");
         if t * 1000 > self.model.now_ms {
             self.model.advance(t * 1000);
         }
+        self.model.block = self.chain.block_number().await.expect("block number");
     }
 
     async fn increase_time(&mut self, secs: u64) {
@@ -387,6 +393,10 @@ impl Pair {
         let sol_cid = sol.as_ref().ok().map(|(c, _, _)| *c);
         let sol = sol.map(|_| ()).err().map(|e| sol_kind(&e, false));
         self.sync_time().await;
+        if let Some(cid) = sol_cid {
+            let drawn = self.pool(cid).await;
+            self.model.dictate_next_draw(drawn);
+        }
         let model = self.model.submit(
             addr(self.chain.sender()),
             0,
@@ -614,6 +624,9 @@ impl Pair {
         let old_len = self.pool(cid).await.len();
         let sol = self.chain.remove_member(cid, member).await;
         let replaced = sol.as_ref().ok().map(|(r, _)| r.is_some());
+        if let Ok((r, _)) = &sol {
+            self.model.dictate_next_draw(r.iter().copied().collect());
+        }
         let sol = sol.map(|_| ()).err().map(|e| sol_kind(&e, false));
         self.sync_time().await;
         let model = self
@@ -867,4 +880,191 @@ async fn random_walks_agree() {
             }
         }
     }
+}
+
+/// The host's feed (`pose_node::chain_feed`) turns the manager's events into the chain
+/// transactions the model logged, block number and time included, and they hash to the
+/// manager's `txHash` values. A host that alters any fact of one (block time or number, the
+/// drawn pool, a replacement, a challenge id, or invents a decision) yields a `txHash` the
+/// manager does not know, so nothing signed over it or reported with it passes the chain's or
+/// a client's check (docs/protocol.md section 3).
+#[tokio::test]
+async fn the_feed_hashes_to_the_managers_tx_hash_and_every_altered_fact_does_not() {
+    let mut p = Pair::new(21).await;
+    for _ in 0..4 {
+        assert_eq!(p.register(false).await, OK);
+    }
+    let (out, cid) = p.create(POOL).await;
+    assert_eq!(out, OK);
+    assert_eq!(p.complete(cid, false).await, OK);
+    assert_eq!(p.deposit(cid, ONE_ETH).await, OK);
+    // Two silent members removed: the fourth enclave replaces the first; then no enclave is
+    // left outside the pool (removed ones are suspended) and the pool shrinks.
+    for expect_len in [3, 2] {
+        let ex = addr(p.chain.executor_of(cid).await.expect("executor"));
+        let pool = p.pool(cid).await;
+        let m = *pool.iter().find(|a| **a != ex).expect("a non-executor");
+        assert_eq!(p.challenge_member(cid, m).await, OK);
+        p.increase_time(u64::from(MEMBER_SECS) + 5).await;
+        assert_eq!(p.remove_member(cid, m).await, OK);
+        assert_eq!(p.pool(cid).await.len(), expect_len);
+    }
+    let (out, _) = p.challenge(cid).await;
+    assert_eq!(out, OK);
+
+    let mut follower = EventFollower::from_block(0);
+    let mut events = Vec::new();
+    loop {
+        let batch = follower.poll(&p.chain).await.expect("manager events");
+        if batch.is_empty() {
+            break;
+        }
+        events.extend(batch);
+    }
+    let txs: Vec<ChainTx> = ChainFeed::new()
+        .ingest(&events)
+        .expect("the feed builds the transactions")
+        .into_iter()
+        .filter(|t| t.cid == cid)
+        .collect();
+    assert_eq!(
+        &txs, &p.model.contracts[&cid].log,
+        "the feed hands over what the model chain logged"
+    );
+
+    let known = |h: Hash32| {
+        let chain = &p.chain;
+        async move {
+            chain
+                .read(&PoseManager::isKnownTxHashCall {
+                    cid: cid.0,
+                    txHash: to_b256(h),
+                })
+                .await
+                .expect("isKnownTxHash")
+        }
+    };
+    let stranger = p.members[0].clone();
+    let mut seen = Vec::new();
+    let mut prev = tx_hash_genesis(&p.dom, cid);
+    for tx in &txs {
+        let honest = tx_hash_next(&prev, tx);
+        assert!(
+            known(honest).await,
+            "tx {} hashes to a value the manager produced",
+            tx.index
+        );
+        let mut altered = vec![
+            (
+                "block time later",
+                ChainTx {
+                    block_time_secs: tx.block_time_secs + 1,
+                    ..tx.clone()
+                },
+            ),
+            (
+                "block time earlier",
+                ChainTx {
+                    block_time_secs: tx.block_time_secs - 1,
+                    ..tx.clone()
+                },
+            ),
+            (
+                "block number",
+                ChainTx {
+                    block_number: tx.block_number + 1,
+                    ..tx.clone()
+                },
+            ),
+        ];
+        let effect = |e: Effect| ChainTx {
+            effect: e,
+            ..tx.clone()
+        };
+        match &tx.effect {
+            Effect::None => {
+                seen.push("none");
+                altered.push((
+                    "invented challenge",
+                    effect(Effect::ChallengeOpened { challenge_id: 1 }),
+                ));
+                altered.push((
+                    "invented removal",
+                    effect(Effect::MemberRemoved { replacement: None }),
+                ));
+            }
+            Effect::Created { pool } => {
+                seen.push("created");
+                let mut reversed = pool.clone();
+                reversed.reverse();
+                altered.push(("pool order", effect(Effect::Created { pool: reversed })));
+                let mut swapped = pool.clone();
+                swapped[1] = p
+                    .members
+                    .iter()
+                    .find(|m| !pool.contains(m))
+                    .expect("an enclave outside the pool")
+                    .clone();
+                altered.push(("pool member", effect(Effect::Created { pool: swapped })));
+                altered.push((
+                    "pool size",
+                    effect(Effect::Created {
+                        pool: pool[..1].to_vec(),
+                    }),
+                ));
+            }
+            Effect::ChallengeOpened { challenge_id } => {
+                seen.push("challenge");
+                altered.push((
+                    "challenge id",
+                    effect(Effect::ChallengeOpened {
+                        challenge_id: challenge_id + 1,
+                    }),
+                ));
+                altered.push(("challenge hidden", effect(Effect::None)));
+            }
+            Effect::MemberRemoved {
+                replacement: Some(r),
+            } => {
+                seen.push("replaced");
+                let other = p
+                    .members
+                    .iter()
+                    .find(|m| *m != r)
+                    .expect("another enclave")
+                    .clone();
+                altered.push((
+                    "replacement hidden",
+                    effect(Effect::MemberRemoved { replacement: None }),
+                ));
+                altered.push((
+                    "replacement",
+                    effect(Effect::MemberRemoved {
+                        replacement: Some(other),
+                    }),
+                ));
+            }
+            Effect::MemberRemoved { replacement: None } => {
+                seen.push("shrunk");
+                altered.push((
+                    "replacement invented",
+                    effect(Effect::MemberRemoved {
+                        replacement: Some(stranger.clone()),
+                    }),
+                ));
+            }
+        }
+        for (what, a) in altered {
+            assert!(
+                !known(tx_hash_next(&prev, &a)).await,
+                "tx {} with its {what} altered hashes to a value the manager knows",
+                tx.index
+            );
+        }
+        prev = honest;
+    }
+    assert_eq!(prev, p.chain_tx(cid).await);
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, ["challenge", "created", "none", "replaced", "shrunk"]);
 }

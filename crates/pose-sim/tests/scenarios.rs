@@ -259,3 +259,188 @@ fn an_invented_respond_member_is_refused() {
     }
     assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
 }
+
+/// Every fact a chain transaction hands the enclave is in its `txHash`. The enclave fed the
+/// honest transactions holds the values the manager computes (docs/protocol.md section 3,
+/// recomputed here with `pose_crypto::onchain`); one fed a transaction whose block time, block
+/// number, drawn pool, challenge id or replacement its host altered holds a value the manager
+/// never produced, so a receipt or signature over it is refused.
+#[test]
+fn a_chain_fact_altered_by_the_host_leaves_the_enclave_off_the_managers_tx_hash() {
+    use pose_crypto::onchain::{self, TxStep};
+    use pose_types::{Amount, Hash32};
+
+    let (config, _reg, hw, m) = setup();
+    let honest = vec![
+        ChainTx {
+            block_number: 5,
+            block_time_secs: 1_000,
+            ..creation(&m)
+        },
+        ChainTx {
+            index: 1,
+            calldata: ManagerCall::Challenge {
+                cid: ContractId(1),
+                request: vec![1, 2, 3],
+            }
+            .encode(),
+            block_number: 6,
+            block_time_secs: 1_012,
+            effect: Effect::ChallengeOpened { challenge_id: 1 },
+            ..creation(&m)
+        },
+        ChainTx {
+            index: 2,
+            calldata: ManagerCall::RemoveMember {
+                cid: ContractId(1),
+                member: Address([9; 20]),
+            }
+            .encode(),
+            block_number: 7,
+            block_time_secs: 1_024,
+            effect: Effect::MemberRemoved { replacement: None },
+            ..creation(&m)
+        },
+    ];
+    // The manager's values: the outcome of each transaction is what the chain decided.
+    let outcomes = [
+        onchain::tx_outcome_pool(&[m.address]),
+        onchain::tx_outcome_challenge(1),
+        onchain::tx_outcome_replacement(None),
+    ];
+    let mut chain = vec![pose_enclave::chain::tx_hash_genesis(
+        &config.deployment,
+        ContractId(1),
+    )];
+    for (tx, outcome) in honest.iter().zip(outcomes) {
+        let step = TxStep {
+            calldata: &tx.calldata,
+            sender: &tx.sender,
+            value: Amount(tx.value_wei),
+            block_number: tx.block_number,
+            block_time_secs: tx.block_time_secs,
+            outcome,
+        };
+        let next = onchain::tx_hash_extend(chain.last().expect("genesis"), &step);
+        chain.push(next);
+    }
+    let fed = |txs: &[ChainTx]| -> Hash32 {
+        let mut e = Enclave::new(
+            SimPlatform(hw.clone()),
+            Box::new(BankEngine),
+            config.clone(),
+        );
+        for tx in txs.iter() {
+            e.handle(Event::Chain(tx.encode()))
+                .expect("the enclave takes the transaction");
+        }
+        e.view(ContractId(1)).expect("created").tx_hash()
+    };
+    assert_eq!(
+        fed(&honest),
+        chain[3],
+        "the honest feed yields the manager's txHash"
+    );
+
+    let mut cases: Vec<(&str, usize, ChainTx)> = Vec::new();
+    for (i, tx) in honest.iter().enumerate() {
+        cases.push((
+            "block time",
+            i,
+            ChainTx {
+                block_time_secs: tx.block_time_secs + 1,
+                ..tx.clone()
+            },
+        ));
+        cases.push((
+            "block number",
+            i,
+            ChainTx {
+                block_number: tx.block_number - 1,
+                ..tx.clone()
+            },
+        ));
+    }
+    let effect = |i: usize, effect: Effect| ChainTx {
+        effect,
+        ..honest[i].clone()
+    };
+    cases.push((
+        "drawn pool",
+        0,
+        effect(
+            0,
+            Effect::Created {
+                pool: vec![m.clone(), m.clone()],
+            },
+        ),
+    ));
+    cases.push((
+        "challenge id",
+        1,
+        effect(1, Effect::ChallengeOpened { challenge_id: 2 }),
+    ));
+    cases.push(("challenge hidden", 1, effect(1, Effect::None)));
+    cases.push((
+        "replacement",
+        2,
+        effect(
+            2,
+            Effect::MemberRemoved {
+                replacement: Some(m.clone()),
+            },
+        ),
+    ));
+    for (what, i, altered) in cases {
+        let mut txs = honest[..i].to_vec();
+        txs.push(altered);
+        let got = fed(&txs);
+        assert_eq!(fed(&honest[..=i]), chain[i + 1]);
+        assert!(
+            !chain.contains(&got),
+            "a transaction with its {what} altered left the enclave on a txHash the manager produced"
+        );
+    }
+}
+
+/// A host cannot move a contract's chain backwards in time: a transaction whose block number
+/// or block time is below the previous one's is refused and changes nothing; the same block
+/// (several transactions in one block) and later blocks are taken.
+#[test]
+fn a_chain_tx_from_an_older_block_is_refused() {
+    let (config, _reg, hw, m) = setup();
+    let mut e = Enclave::new(SimPlatform(hw), Box::new(BankEngine), config);
+    let create = ChainTx {
+        block_number: 10,
+        block_time_secs: 1_000,
+        ..creation(&m)
+    };
+    e.handle(Event::Chain(create.encode())).unwrap();
+    let deposit = |index: u64, block_number: u64, block_time_secs: u64| ChainTx {
+        index,
+        calldata: ManagerCall::Deposit { cid: ContractId(1) }.encode(),
+        block_number,
+        block_time_secs,
+        effect: Effect::None,
+        ..creation(&m)
+    };
+    for (block, time) in [(9, 1_000), (10, 999), (9, 1_001)] {
+        assert_eq!(
+            e.handle(Event::Chain(deposit(1, block, time).encode())),
+            Err(Rejection::ChainBlockWentBackwards {
+                index: 1,
+                block,
+                time_secs: time,
+                last_block: 10,
+                last_time_secs: 1_000,
+            }),
+            "block {block} at {time} s"
+        );
+    }
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+    e.handle(Event::Chain(deposit(1, 10, 1_000).encode()))
+        .expect("the same block again");
+    e.handle(Event::Chain(deposit(2, 11, 1_012).encode()))
+        .expect("a later block");
+    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 3);
+}

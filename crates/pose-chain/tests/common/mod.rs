@@ -394,8 +394,39 @@ pub mod oracle {
         keccak256((tag("pose.txhash.v1"), U256::from(chain), mgr, cid).abi_encode())
     }
 
-    pub fn tx_step(prev: B256, calldata: &[u8], sender: Address, value: U256) -> B256 {
-        keccak256((prev, keccak256(calldata), sender, value).abi_encode())
+    pub fn tx_step(
+        prev: B256,
+        calldata: &[u8],
+        sender: Address,
+        value: U256,
+        block_number: u64,
+        block_time: u64,
+        outcome: B256,
+    ) -> B256 {
+        keccak256(
+            (
+                prev,
+                keccak256(calldata),
+                sender,
+                value,
+                U256::from(block_number),
+                U256::from(block_time),
+                outcome,
+            )
+                .abi_encode(),
+        )
+    }
+
+    pub fn outcome_pool(pool: &[Address]) -> B256 {
+        keccak256((pool.to_vec(),).abi_encode_params())
+    }
+
+    pub fn outcome_replacement(replacement: Address) -> B256 {
+        keccak256(replacement.abi_encode())
+    }
+
+    pub fn outcome_challenge(id: u64) -> B256 {
+        B256::from(U256::from(id))
     }
 }
 
@@ -582,15 +613,37 @@ pub mod digest {
         B256::from(oc::tx_hash_initial(&dom(chain, mgr), ContractId(cid)).0)
     }
 
-    pub fn tx_step(prev: B256, calldata: &[u8], sender: Address, value: U256) -> B256 {
-        B256::from(
-            oc::tx_hash_extend(
-                &from_b256(prev),
-                calldata,
-                &from_address(sender),
-                amount(value),
-            )
-            .0,
-        )
+    pub fn tx_step(
+        prev: B256,
+        calldata: &[u8],
+        sender: Address,
+        value: U256,
+        block_number: u64,
+        block_time: u64,
+        outcome: B256,
+    ) -> B256 {
+        let step = oc::TxStep {
+            calldata,
+            sender: &from_address(sender),
+            value: amount(value),
+            block_number,
+            block_time_secs: block_time,
+            outcome: from_b256(outcome),
+        };
+        B256::from(oc::tx_hash_extend(&from_b256(prev), &step).0)
+    }
+
+    pub fn outcome_pool(pool: &[Address]) -> B256 {
+        let pool: Vec<_> = pool.iter().map(|a| from_address(*a)).collect();
+        B256::from(oc::tx_outcome_pool(&pool).0)
+    }
+
+    pub fn outcome_replacement(replacement: Address) -> B256 {
+        let r = (!replacement.is_zero()).then(|| from_address(replacement));
+        B256::from(oc::tx_outcome_replacement(r.as_ref()).0)
+    }
+
+    pub fn outcome_challenge(id: u64) -> B256 {
+        B256::from(oc::tx_outcome_challenge(id).0)
     }
 }

@@ -36,5 +36,10 @@ echo "terminate = $(digest 'f(bytes32,uint256,address,uint64,uint64,bytes32,byte
   "$(tag pose.terminate.v1)" $chain "$mgr" $cid 4 "$payouts" "$(b32 0c)")"
 initial=$(digest 'f(bytes32,uint256,address,uint64)' "$(tag pose.txhash.v1)" $chain "$mgr" $cid)
 echo "txhash_initial = $initial"
-echo "txhash_extend = $(digest 'f(bytes32,bytes32,address,uint256)' \
-  "$initial" "$("$CAST" keccak 0xdeadbeef)" "$(addr ee)" 1000000000000000000)"
+pool=$(digest 'f(address[])' "[$(addr 01),$(addr 02),$(addr 03)]")
+echo "outcome_pool = $pool"
+echo "outcome_replacement = $(digest 'f(address)' "$(addr 04)")"
+echo "outcome_replacement_none = $(digest 'f(address)' 0x0000000000000000000000000000000000000000)"
+echo "outcome_challenge = $("$CAST" abi-encode 'f(uint256)' 9)"
+echo "txhash_extend = $(digest 'f(bytes32,bytes32,address,uint256,uint256,uint256,bytes32)' \
+  "$initial" "$("$CAST" keccak 0xdeadbeef)" "$(addr ee)" 1000000000000000000 1234 1700000000 "$pool")"
