@@ -81,6 +81,10 @@ contract PoseManager {
         uint64 nextChallengeId;
         uint64 openChallenges;
         uint64 lastSeq;
+        /// Member challenges made while a user challenge was open (docs/protocol.md 6.6).
+        uint64 memberChallenges;
+        /// `memberChallenges` when the current epoch began: only later ones extend.
+        uint64 memberChallengesAtEpoch;
         bytes32 codeHash;
         bytes32 contractEncKey;
         bytes32 lastStateHash;
@@ -95,6 +99,9 @@ contract PoseManager {
         uint64 deadline;
         bool open;
         bytes32 inputHash;
+        /// The contract's `memberChallenges` when this challenge was opened: only later
+        /// member challenges extend it.
+        uint64 memberChallengesBefore;
     }
 
     // ------------------------------------------------------------------ errors
@@ -209,6 +216,8 @@ contract PoseManager {
     mapping(uint64 => mapping(bytes32 => bool)) private knownTxHashes;
     mapping(uint64 => mapping(uint64 => bool)) private usedNonces;
     mapping(uint64 => mapping(uint64 => Challenge)) private challenges;
+    /// Deadline of the k-th member challenge (k from 1) made while a user challenge was open.
+    mapping(uint64 => mapping(uint64 => uint64)) private memberChallengeDeadlines;
     /// @notice Coins credited by terminations, redeemed with `claim`.
     mapping(address => uint256) public claimable;
 
@@ -381,7 +390,8 @@ contract PoseManager {
             user: msg.sender,
             deadline: deadline,
             open: true,
-            inputHash: keccak256(encryptedInput)
+            inputHash: keccak256(encryptedInput),
+            memberChallengesBefore: inst.memberChallenges
         });
         inst.openChallenges += 1;
         inst.phase = Phase.ChallengeExecutor;
@@ -434,6 +444,7 @@ contract PoseManager {
         inst.epoch += 1;
         inst.epochSince = uint64(block.timestamp);
         inst.timeoutsInARow += 1;
+        inst.memberChallengesAtEpoch = inst.memberChallenges;
         uint64 newDeadline = uint64(block.timestamp) + inst.params.responsePeriodSecs;
         ch.deadline = newDeadline;
         _extend(cid);
@@ -446,17 +457,35 @@ contract PoseManager {
 
     /// @notice The time after which `timeoutChallenge` may be called: the challenge's own
     /// deadline, but never earlier than one response period after the current executor took
-    /// over (so one missed deadline cannot move the executor twice).
+    /// over (so one missed deadline cannot move the executor twice), nor than one response
+    /// period after the deadline of a member challenge made since the challenge was opened in
+    /// this epoch (the executor may be replacing a silent member first). Of those member
+    /// challenges only the first `poolSize - 1` count; their deadlines never decrease, so the
+    /// last one counted is the latest (docs/protocol.md 6.6).
     function effectiveDeadline(uint64 cid, uint64 challengeId) public view returns (uint64) {
         Instance storage inst = instances[cid];
-        uint64 own = challenges[cid][challengeId].deadline;
-        uint64 sinceEpoch = inst.epochSince + inst.params.responsePeriodSecs;
-        return own > sinceEpoch ? own : sinceEpoch;
+        Challenge storage ch = challenges[cid][challengeId];
+        uint64 period = inst.params.responsePeriodSecs;
+        uint64 deadline = ch.deadline;
+        uint64 sinceEpoch = inst.epochSince + period;
+        if (sinceEpoch > deadline) deadline = sinceEpoch;
+        uint64 from = ch.memberChallengesBefore;
+        if (inst.memberChallengesAtEpoch > from) from = inst.memberChallengesAtEpoch;
+        uint64 count = inst.memberChallenges - from;
+        uint64 maxCount = uint64(inst.params.poolSize) - 1;
+        if (count > maxCount) count = maxCount;
+        if (count > 0) {
+            uint64 extended = memberChallengeDeadlines[cid][from + count] + period;
+            if (extended > deadline) deadline = extended;
+        }
+        return deadline;
     }
 
     // ------------------------------------------------------------------ member replacement
 
     /// @notice The executor reports a silent pool member, which must `respondMember` in time.
+    /// Open user challenges then wait for the member's deadline plus a response period, at
+    /// most `poolSize - 1` times each (`effectiveDeadline`).
     function challengeMember(uint64 cid, address member, bytes32 txHash, bytes calldata sig) external {
         Instance storage inst = _instance(cid);
         _requirePoolPhase(cid, inst);
@@ -467,6 +496,11 @@ contract PoseManager {
         _requireExecutor(cid, inst, hashChallengeMember(cid, inst.epoch, member, txHash), sig);
         uint64 deadline = uint64(block.timestamp) + inst.params.memberResponsePeriodSecs;
         memberDeadlines[cid][member] = deadline;
+        if (inst.openChallenges > 0) {
+            // Open user challenges wait for this member's replacement (effectiveDeadline).
+            uint64 k = ++inst.memberChallenges;
+            memberChallengeDeadlines[cid][k] = deadline;
+        }
         _extend(cid);
         emit MemberChallenged(cid, inst.epoch, member, deadline);
     }

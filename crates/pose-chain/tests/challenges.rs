@@ -676,3 +676,140 @@ async fn a_member_replaced_during_creation_must_accept_too() {
     .unwrap();
     assert_eq!(x.phase().await, Phase::Executing);
 }
+
+/// docs/protocol.md 6.6, "Executor challenges wait for member replacement": a member challenge
+/// extends every open user challenge to at least the member's deadline plus a response period,
+/// at most pool size - 1 times per challenge; an executor change restarts the count.
+#[tokio::test]
+async fn a_member_challenge_extends_open_user_challenges_at_most_pool_size_minus_one_times() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(3)).await;
+    let x = Ctx { env: &env, cid };
+    let user = env.user().await;
+    let (exec, a, b) = (&pool[0], &pool[1], &pool[2]);
+    let effective = |id: u64| {
+        let owner = &env.owner;
+        async move {
+            owner
+                .read(&PoseManager::effectiveDeadlineCall {
+                    cid: cid.0,
+                    challengeId: id,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let member_deadline = |m: Address| {
+        let owner = &env.owner;
+        async move {
+            owner
+                .read(&PoseManager::memberDeadlineCall {
+                    cid: cid.0,
+                    member: m,
+                })
+                .await
+                .unwrap()
+        }
+    };
+
+    let (id, r) = user
+        .challenge(cid, Bytes::from_static(b"in"))
+        .await
+        .unwrap();
+    let own = find_event::<PoseManager::ChallengeOpened>(&r)
+        .unwrap()
+        .deadline;
+    user.anvil_increase_time(100).await.unwrap();
+    // First member challenge: the user challenge waits for the member's deadline + 600 s.
+    send(
+        &user,
+        &x.challenge_member(exec, 0, a.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let first = member_deadline(a.address()).await + 600;
+    assert!(first > own);
+    assert_eq!(effective(id).await, first);
+    // The member answers; the extension stays (the executor may still be syncing it).
+    send(&user, &x.respond_member(a, 0, a.address(), x.tx().await))
+        .await
+        .unwrap();
+    assert_eq!(effective(id).await, first);
+    // Past the challenge's own deadline, the executor cannot be moved yet.
+    user.anvil_increase_time(own + 1 - user.chain_time().await.unwrap())
+        .await
+        .unwrap();
+    let e = refusal(send(&user, &x.timeout(id)).await);
+    assert!(
+        matches!(e, E::TooEarly(ref t) if t.deadline == first),
+        "{e:?}"
+    );
+
+    // A challenge opened after the member challenge is not extended by it.
+    let (later, r) = user
+        .challenge(cid, Bytes::from_static(b"in 2"))
+        .await
+        .unwrap();
+    let later_own = find_event::<PoseManager::ChallengeOpened>(&r)
+        .unwrap()
+        .deadline;
+    assert_eq!(effective(later).await, later_own);
+
+    // Second member challenge (pool of 3: the last extension of `id`, the first of `later`).
+    user.anvil_increase_time(50).await.unwrap();
+    send(
+        &user,
+        &x.challenge_member(exec, 0, b.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let second = member_deadline(b.address()).await + 600;
+    assert_eq!(effective(id).await, second);
+    assert_eq!(effective(later).await, second.max(later_own));
+
+    // A third one extends `later` (its second) but no longer `id`.
+    send(&user, &x.respond_member(b, 0, b.address(), x.tx().await))
+        .await
+        .unwrap();
+    user.anvil_increase_time(50).await.unwrap();
+    send(
+        &user,
+        &x.challenge_member(exec, 0, a.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let third = member_deadline(a.address()).await + 600;
+    send(&user, &x.respond_member(a, 0, a.address(), x.tx().await))
+        .await
+        .unwrap();
+    assert_eq!(
+        effective(id).await,
+        second,
+        "at most pool size - 1 extensions"
+    );
+    assert_eq!(effective(later).await, third);
+
+    // After `id`'s extended deadline the executor moves; the new epoch restarts every open
+    // challenge at one response period and the extension count at zero.
+    user.anvil_increase_time(second + 1 - user.chain_time().await.unwrap())
+        .await
+        .unwrap();
+    let r = send(&user, &x.timeout(id)).await.unwrap();
+    let restarted = find_event::<PoseManager::ExecutorChanged>(&r)
+        .unwrap()
+        .deadline;
+    assert_eq!(effective(id).await, restarted);
+    assert_eq!(effective(later).await, restarted);
+    let new_exec = &pool[1];
+    send(
+        &user,
+        &x.challenge_member(new_exec, 1, b.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let fourth = member_deadline(b.address()).await + 600;
+    assert_eq!(effective(id).await, fourth);
+    assert_eq!(effective(later).await, fourth);
+}

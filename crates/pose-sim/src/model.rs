@@ -456,8 +456,8 @@ impl ModelChain {
                 let dl = now + u64::from(c.params.member_response_period_secs);
                 c.member_challenges.insert(*member, dl);
                 // An executor challenge waits while the executor replaces a silent member,
-                // at most pool size - 1 times per challenge.
-                let max_ext = c.pool.len().saturating_sub(1) as u32;
+                // at most pool size - 1 times per challenge (the creation parameter).
+                let max_ext = u32::from(c.params.pool_size.saturating_sub(1));
                 let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     if ch.extensions < max_ext {
