@@ -124,6 +124,7 @@ contract PoseManager {
     error UnknownContract(uint64 cid);
     error WrongPhase(uint64 cid, Phase phase);
     error UnknownTxHash(uint64 cid, bytes32 txHash);
+    error StaleTxHash(uint64 cid, bytes32 txHash, bytes32 current);
     error WrongSignatureCount(uint256 expected, uint256 got);
     error NotPoolMemberSignature(uint256 index, address recovered, address member);
     error ZeroDeposit();
@@ -601,9 +602,10 @@ contract PoseManager {
         if (!ok) revert TransferFailed(recipient, amount);
     }
 
-    /// @notice Closes the contract with the final payouts the executor signed. Payouts are
-    /// credited to `claimable` (a recipient that refuses coins cannot block the termination);
-    /// what the payouts leave of the balance is credited to the creator.
+    /// @notice Closes the contract with the final payouts the executor signed over the current
+    /// transaction hash. Payouts are credited to `claimable` (a recipient that refuses coins
+    /// cannot block the termination); what the payouts leave of the balance is credited to the
+    /// creator.
     function terminate(
         uint64 cid,
         address[] calldata recipients,
@@ -615,7 +617,10 @@ contract PoseManager {
         _requireLive(cid, inst);
         if (recipients.length != amounts.length) revert LengthMismatch(recipients.length, amounts.length);
         if (recipients.length > MAX_PAYOUTS) revert TooManyPayouts(recipients.length);
-        _requireKnown(cid, txHash);
+        // Only over the current value: a deposit (or any transaction) after the executor signed
+        // makes the termination fail, so it is folded (and refunded) before the executor signs
+        // again, instead of ending up with the creator.
+        if (txHash != inst.txHash) revert StaleTxHash(cid, txHash, inst.txHash);
         bytes32 payoutsHash = hashPayouts(recipients, amounts);
         _requireExecutor(cid, inst, hashTerminate(cid, inst.epoch, payoutsHash, txHash), sig);
         uint256 total = 0;

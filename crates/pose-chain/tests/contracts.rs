@@ -373,6 +373,50 @@ async fn withdrawals_pay_what_the_executor_signed_once_within_the_balance() {
     assert_eq!(user.balance_of(to).await.unwrap(), U256::from(2 * ONE_ETH));
 }
 
+/// A termination is signed over the current txHash only: a deposit between the signature and
+/// the submission makes it fail (the executor folds the deposit, refunds it and signs again),
+/// so no deposit the executor has not seen ends up with the creator.
+#[tokio::test]
+async fn a_termination_signed_before_a_deposit_is_refused() {
+    let env = Env::new().await;
+    let keys = env.register(2).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(ONE_ETH)).await.unwrap();
+    let signed_over = env.owner.tx_hash_of(cid).await.unwrap();
+    let call = |tx: B256| {
+        let d = digest::terminate_payouts(env.chain_id, env.manager(), cid.0, 0, &[], &[], tx);
+        PoseManager::terminateCall {
+            cid: cid.0,
+            recipients: vec![],
+            amounts: vec![],
+            txHash: tx,
+            sig: sign(&pool[0], d),
+        }
+    };
+    let late = env.user().await;
+    late.deposit(cid, U256::from(2 * ONE_ETH)).await.unwrap();
+    let current = env.owner.tx_hash_of(cid).await.unwrap();
+    let e = refusal(env.owner.send(&call(signed_over), U256::ZERO).await);
+    assert!(
+        matches!(e, E::StaleTxHash(ref s) if s.txHash == signed_over && s.current == current),
+        "{e:?}"
+    );
+    assert_eq!(
+        Phase::from_u8(env.owner.contract(cid).await.unwrap().phase),
+        Some(Phase::Executing)
+    );
+    // Signed again over the current value, it passes.
+    env.owner.send(&call(current), U256::ZERO).await.unwrap();
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(env.owner.sender()))
+            .await
+            .unwrap(),
+        U256::from(3 * ONE_ETH)
+    );
+}
+
 #[tokio::test]
 async fn termination_credits_payouts_and_the_remainder_then_claims_pay() {
     let env = Env::new().await;

@@ -858,7 +858,11 @@ impl<P: Platform> Enclave<P> {
             .count();
         let chain_len = rep.view.hashes.len() as u64;
         let chain_news = head.chain_pos < chain_len;
+                // The manager takes a termination over its current txHash only, and pays
+                // the creator what the payouts leave: sign only over a txHash whose every
+                // transaction (a late deposit, refunded as a payout) the committed state holds.
         // The pipeline bounds request batches; chain facts (a pool change above all) are
+                    && committed.tx_hash == txh
         // always folded in, so members that already saw them never wait for this executor.
         if in_flight >= PIPELINE_UPDATES_MAX && !chain_news {
             return false;

@@ -37,6 +37,9 @@ pub enum Revert {
     /// The signed `txHash` is not one the chain produced for this contract.
     #[error("unknown txHash")]
     UnknownTxHash,
+    /// The signed `txHash` is not the contract's current one (termination).
+    #[error("stale txHash")]
+    StaleTxHash,
     /// The signed epoch is not the current one.
     #[error("wrong epoch")]
     WrongEpoch,
@@ -553,8 +556,10 @@ impl ModelChain {
                 if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
-                if !c.known.contains(tx_hash) {
-                    return Err(Revert::UnknownTxHash);
+                // As the manager: only over the current txHash, so a deposit after the
+                // executor signed makes it fail instead of going to the creator.
+                if *tx_hash != c.tx_hash {
+                    return Err(Revert::StaleTxHash);
                 }
                 let total: u128 = payouts.iter().map(|p: &PayoutLine| p.amount_wei).sum();
                 if total > c.balance_wei {

@@ -47,6 +47,7 @@ fn model_kind(r: &Revert) -> &'static str {
         Revert::WrongPhase => "WrongPhase",
         Revert::BadSignature | Revert::WrongEpoch => "Signature",
         Revert::UnknownTxHash => "UnknownTxHash",
+        Revert::StaleTxHash => "StaleTxHash",
         Revert::NoChallenge => "NoChallenge",
         Revert::TooEarly => "TooEarly",
         Revert::NonceUsed => "NonceUsed",
@@ -81,6 +82,7 @@ fn sol_kind(e: &ChainError, register: bool) -> &'static str {
         | E::NotMemberSignature(_)
         | E::NotPoolMemberSignature(_) => "Signature",
         E::UnknownTxHash(_) => "UnknownTxHash",
+        E::StaleTxHash(_) => "StaleTxHash",
         E::ChallengeNotOpen(_) => "NoChallenge",
         E::TooEarly(_) => "TooEarly",
         E::NonceUsed(_) => "NonceUsed",
