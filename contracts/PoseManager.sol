@@ -219,7 +219,7 @@ contract PoseManager {
     mapping(uint64 => mapping(uint64 => Challenge)) private challenges;
     /// Deadline of the k-th member challenge (k from 1) made while a user challenge was open.
     mapping(uint64 => mapping(uint64 => uint64)) private memberChallengeDeadlines;
-    /// @notice Coins credited by terminations, redeemed with `claim`.
+    /// @notice Coins credited by terminations and refused withdrawals, redeemed with `claim`.
     mapping(address => uint256) public claimable;
 
     // ------------------------------------------------------------------ owner
@@ -577,7 +577,10 @@ contract PoseManager {
     // ------------------------------------------------------------------ coins out
 
     /// @notice Pays out what the executor of the current epoch signed over a transaction hash
-    /// this chain produced for `cid`, once per nonce, never above the balance.
+    /// this chain produced for `cid`, once per nonce, never above the balance. If the recipient
+    /// refuses the coins, they are credited to `claimable[recipient]` instead (`PayoutCredited`)
+    /// and the nonce is used all the same, so a refusing recipient cannot hold back a
+    /// termination that waits for every payout.
     function withdraw(
         uint64 cid,
         address recipient,
@@ -599,7 +602,10 @@ contract PoseManager {
         _extend(cid);
         emit Withdrawn(cid, recipient, amount, nonce);
         (bool ok,) = recipient.call{value: amount}("");
-        if (!ok) revert TransferFailed(recipient, amount);
+        if (!ok) {
+            claimable[recipient] += amount;
+            emit PayoutCredited(cid, recipient, amount);
+        }
     }
 
     /// @notice Closes the contract with the final payouts the executor signed over the current

@@ -357,20 +357,114 @@ async fn withdrawals_pay_what_the_executor_signed_once_within_the_balance() {
     );
     assert!(matches!(e, E::ZeroAddress(_)));
 
-    // A recipient that refuses coins (the manager itself has no receive function).
-    let e = refusal(
-        env.owner
-            .send(&w.call(exec, env.manager(), one, 2, newer), U256::ZERO)
-            .await,
-    );
-    assert!(matches!(e, E::TransferFailed(_)));
-
     // An older known tx hash still works (the manager keeps every value it produced).
     env.owner
         .send(&w.call(exec, to, one, 2, tx_after_deposit), U256::ZERO)
         .await
         .unwrap();
     assert_eq!(user.balance_of(to).await.unwrap(), U256::from(2 * ONE_ETH));
+}
+
+#[allow(missing_docs)]
+mod helper {
+    alloy::sol!(
+        #[sol(rpc)]
+        RefusingRecipient,
+        "../../contracts/out/RefusingRecipient.json"
+    );
+}
+
+/// A recipient that refuses coins neither blocks its withdrawal nor the termination that
+/// waits for it: the nonce is used, the amount is credited to `claimable` and claimed later.
+#[tokio::test]
+async fn a_withdrawal_to_a_recipient_that_refuses_coins_is_credited_to_claimable() {
+    let env = Env::new().await;
+    let keys = env.register(2).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(3 * ONE_ETH)).await.unwrap();
+    let refuser = helper::RefusingRecipient::deploy(user.provider().clone(), env.manager())
+        .await
+        .unwrap();
+    let w = Withdrawal {
+        env: &env,
+        cid,
+        epoch: 0,
+    };
+    let one = U256::from(ONE_ETH);
+    let tx = env.owner.tx_hash_of(cid).await.unwrap();
+    let r = env
+        .owner
+        .send(
+            &w.call(&pool[0], *refuser.address(), one, 1, tx),
+            U256::ZERO,
+        )
+        .await
+        .expect("a refused transfer does not revert the withdrawal");
+    let ev = find_event::<PoseManager::Withdrawn>(&r).unwrap();
+    assert_eq!(
+        (ev.recipient, ev.amount, ev.nonce),
+        (*refuser.address(), one, 1)
+    );
+    let credited = find_event::<PoseManager::PayoutCredited>(&r).unwrap();
+    assert_eq!(
+        (credited.cid, credited.recipient, credited.amount),
+        (cid.0, *refuser.address(), one)
+    );
+    assert!(env
+        .owner
+        .read(&PoseManager::isNonceUsedCall {
+            cid: cid.0,
+            nonce: 1
+        })
+        .await
+        .unwrap());
+    assert_eq!(
+        user.balance_of(*refuser.address()).await.unwrap(),
+        U256::ZERO
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(*refuser.address()))
+            .await
+            .unwrap(),
+        one
+    );
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::from(2 * ONE_ETH)
+    );
+    // The nonce is spent: the same withdrawal is not paid twice.
+    let e = refusal(
+        env.owner
+            .send(
+                &w.call(&pool[0], *refuser.address(), one, 1, tx),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::NonceUsed(_)));
+
+    // Once it accepts coins, it claims them.
+    refuser
+        .setRefusing(false)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    refuser
+        .callManager(Bytes::from(alloy::sol_types::SolCall::abi_encode(
+            &PoseManager::claimCall {},
+        )))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(user.balance_of(*refuser.address()).await.unwrap(), one);
 }
 
 /// A termination is signed over the current txHash only: a deposit between the signature and
