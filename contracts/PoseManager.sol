@@ -67,6 +67,8 @@ contract PoseManager {
         bytes32 measurement;
         bytes32 encPubKey;
         bool active;
+        /// Its operator took it out (`deregisterEnclave`); false for a suspended enclave.
+        bool deregistered;
         uint32 listIndex;
     }
 
@@ -288,6 +290,7 @@ contract PoseManager {
             measurement: measurement,
             encPubKey: encPubKey,
             active: true,
+            deregistered: false,
             listIndex: uint32(activeEnclaves.length)
         });
         activeEnclaves.push(enclave);
@@ -295,12 +298,13 @@ contract PoseManager {
     }
 
     /// @notice The operator takes its enclave out of future draws. Pools it is in replace it
-    /// with `removeMember`, which needs no member challenge for an inactive enclave.
+    /// with `removeMember`, which needs no member challenge for a deregistered enclave.
     function deregisterEnclave(address enclave) external {
         Enclave storage e = enclaves[enclave];
         if (!e.active) revert EnclaveNotActive(enclave);
         if (e.operator != msg.sender) revert NotOperator(msg.sender, e.operator);
         _deactivate(enclave);
+        e.deregistered = true;
         emit EnclaveDeregistered(enclave, msg.sender);
     }
 
@@ -532,7 +536,7 @@ contract PoseManager {
         emit MemberResponded(cid, inst.epoch, member);
     }
 
-    /// @notice Removes a member whose challenge deadline passed, or whose enclave was
+    /// @notice Removes a member whose challenge deadline passed, or whose enclave its operator
     /// deregistered, and draws its replacement (same slot, same rule as at creation) from the
     /// active enclaves not in the pool. Only when none is left does the pool shrink.
     function removeMember(uint64 cid, address member) external {
@@ -542,11 +546,14 @@ contract PoseManager {
         address[] storage pool = pools[cid];
         if (member == pool[inst.executorIndex]) revert IsExecutor(cid, member);
         uint64 deadline = memberDeadlines[cid][member];
-        bool failed = enclaves[member].active;
-        if (failed) {
+        Enclave storage e = enclaves[member];
+        // Only its operator's word removes a member without a challenge. A member suspended by
+        // another pool may still serve this one: it is challenged here like any member.
+        if (!e.deregistered) {
             if (deadline == 0) revert MemberNotChallenged(cid, member);
             if (block.timestamp <= deadline) revert TooEarly(deadline);
         }
+        bool suspend = e.active;
         uint256 idx = 0;
         while (pool[idx] != member) idx++; // bounded: the pool has at most MAX_POOL_SIZE members
         bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, _extend(cid)));
@@ -564,7 +571,7 @@ contract PoseManager {
             if (idx < inst.executorIndex) inst.executorIndex -= 1;
         }
         emit MemberRemoved(cid, member, replacement, idx);
-        if (failed) {
+        if (suspend) {
             // It did not answer a member challenge: no pool draws it again (its operator
             // registers a new enclave). Otherwise every pool it is drawn into must challenge
             // and remove it once more, and a contract whose executor keeps drawing dead

@@ -813,3 +813,67 @@ async fn a_member_challenge_extends_open_user_challenges_at_most_pool_size_minus
     assert_eq!(effective(id).await, fourth);
     assert_eq!(effective(later).await, fourth);
 }
+
+/// A member suspended in one pool (it missed a member challenge there) is still a member of
+/// its other pools; each of them must challenge it before removing it. Only an enclave its
+/// operator deregistered goes without a challenge.
+#[tokio::test]
+async fn a_member_suspended_in_one_pool_is_challenged_before_removal_from_another() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (a, pool_a) = env.live_contract(&keys, params(3)).await;
+    let (b, pool_b) = env.live_contract(&keys, params(3)).await;
+    let (xa, xb) = (Ctx { env: &env, cid: a }, Ctx { env: &env, cid: b });
+    let someone = env.user().await;
+    // Both pools hold all three enclaves; pick one that executes in neither.
+    let victim = keys
+        .iter()
+        .find(|k| k.address() != pool_a[0].address() && k.address() != pool_b[0].address())
+        .unwrap();
+    send(
+        &someone,
+        &xa.challenge_member(&pool_a[0], 0, victim.address(), xa.tx().await),
+    )
+    .await
+    .unwrap();
+    someone.anvil_increase_time(301).await.unwrap();
+    let r = send(&someone, &xa.remove(victim.address())).await.unwrap();
+    assert!(find_event::<PoseManager::EnclaveSuspended>(&r).is_some());
+
+    // In pool b it is still a member, and it is not removed without a challenge there.
+    let e = refusal(send(&someone, &xb.remove(victim.address())).await);
+    assert!(matches!(e, E::MemberNotChallenged(_)), "{e:?}");
+    send(
+        &someone,
+        &xb.challenge_member(&pool_b[0], 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    // It may still answer there, and stays.
+    send(
+        &someone,
+        &xb.respond_member(victim, 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    assert!(env
+        .owner
+        .read(&PoseManager::isPoolMemberCall {
+            cid: b.0,
+            member: victim.address()
+        })
+        .await
+        .unwrap());
+    // Silent after a second challenge, it is removed (it stays suspended, once).
+    send(
+        &someone,
+        &xb.challenge_member(&pool_b[0], 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    someone.anvil_increase_time(301).await.unwrap();
+    let r = send(&someone, &xb.remove(victim.address())).await.unwrap();
+    assert!(find_event::<PoseManager::MemberRemoved>(&r).is_some());
+    assert!(find_event::<PoseManager::EnclaveSuspended>(&r).is_none());
+}
