@@ -18,7 +18,7 @@ contract PoseManager {
     uint256 public constant MAX_POOL_SIZE = 32;
     /// @notice Largest number of recipients in one termination.
     uint256 public constant MAX_PAYOUTS = 64;
-    /// @notice Random redraws per pool slot before the draw falls back to probing.
+    /// @notice Random operator draws per pool slot before the draw falls back to probing.
     uint256 public constant MAX_REDRAWS = 8;
     /// @notice Largest encrypted input a user may force on-chain with `challenge`.
     uint256 public constant MAX_INPUT_BYTES = 65536;
@@ -69,6 +69,7 @@ contract PoseManager {
         bool active;
         /// Its operator took it out (`deregisterEnclave`); false for a suspended enclave.
         bool deregistered;
+        /// Position in its operator's list of active enclaves.
         uint32 listIndex;
     }
 
@@ -207,8 +208,14 @@ contract PoseManager {
     mapping(bytes32 => bool) public allowedMeasurement;
     /// @notice Every enclave that ever registered, by its address.
     mapping(address => Enclave) public enclaves;
-    /// @notice Registered enclaves that can be drawn into pools (unordered).
-    address[] public activeEnclaves;
+    /// @notice Operators with at least one enclave that can be drawn into pools (unordered).
+    address[] public activeOperators;
+    /// Per operator, its enclaves that can be drawn into pools (unordered).
+    mapping(address => address[]) private operatorEnclaves;
+    /// Per operator, its position in `activeOperators` plus one (0: not listed).
+    mapping(address => uint256) private operatorSlot;
+    /// Number of enclaves that can be drawn into pools.
+    uint256 private activeEnclaveTotal;
     /// @notice Number of contracts created; ids are 1..contractCount.
     uint64 public contractCount;
 
@@ -285,15 +292,21 @@ contract PoseManager {
         if (enclaves[enclave].operator != address(0)) revert EnclaveAlreadyRegistered(enclave);
         address signer = _recover(hashAttestation(measurement, enclave, encPubKey), vendorSig);
         if (signer != vendor) revert AttestationNotByVendor(signer, vendor);
+        address[] storage own = operatorEnclaves[msg.sender];
         enclaves[enclave] = Enclave({
             operator: msg.sender,
             measurement: measurement,
             encPubKey: encPubKey,
             active: true,
             deregistered: false,
-            listIndex: uint32(activeEnclaves.length)
+            listIndex: uint32(own.length)
         });
-        activeEnclaves.push(enclave);
+        own.push(enclave);
+        if (own.length == 1) {
+            activeOperators.push(msg.sender);
+            operatorSlot[msg.sender] = activeOperators.length;
+        }
+        activeEnclaveTotal += 1;
         emit EnclaveRegistered(enclave, msg.sender, measurement, encPubKey, vendorSig);
     }
 
@@ -310,7 +323,18 @@ contract PoseManager {
 
     /// @notice Number of enclaves that can be drawn into pools.
     function activeEnclaveCount() external view returns (uint256) {
-        return activeEnclaves.length;
+        return activeEnclaveTotal;
+    }
+
+    /// @notice Number of operators with an enclave that can be drawn: the largest pool a new
+    /// contract can have (no operator has two members in one pool).
+    function activeOperatorCount() external view returns (uint256) {
+        return activeOperators.length;
+    }
+
+    /// @notice The enclaves of `operator` that can be drawn into pools (unordered).
+    function activeEnclavesOf(address operator) external view returns (address[] memory) {
+        return operatorEnclaves[operator];
     }
 
     // ------------------------------------------------------------------ creation
@@ -320,8 +344,9 @@ contract PoseManager {
     function createContract(bytes32 codeHash, Params calldata params) external returns (uint64 cid) {
         if (params.poolSize == 0 || params.poolSize > MAX_POOL_SIZE) revert InvalidPoolSize(params.poolSize);
         if (params.responsePeriodSecs == 0 || params.memberResponsePeriodSecs == 0) revert InvalidPeriod();
-        if (activeEnclaves.length < params.poolSize) {
-            revert NotEnoughEnclaves(params.poolSize, activeEnclaves.length);
+        // Members of one pool have distinct operators, so the pool needs that many operators.
+        if (activeOperators.length < params.poolSize) {
+            revert NotEnoughEnclaves(params.poolSize, activeOperators.length);
         }
         cid = ++contractCount;
         Instance storage inst = instances[cid];
@@ -538,7 +563,8 @@ contract PoseManager {
 
     /// @notice Removes a member whose challenge deadline passed, or whose enclave its operator
     /// deregistered, and draws its replacement (same slot, same rule as at creation) from the
-    /// active enclaves not in the pool. Only when none is left does the pool shrink.
+    /// active enclaves of operators with no member in the pool (the removed member's operator
+    /// included). Only when none is left does the pool shrink.
     function removeMember(uint64 cid, address member) external {
         Instance storage inst = _instance(cid);
         _requirePoolPhase(cid, inst);
@@ -847,38 +873,66 @@ contract PoseManager {
         emit TxHashExtended(cid, h, msg.sender, msg.value, msg.data);
     }
 
-    /// Takes `enclave` out of the active list (swap with the last entry, pop).
+    /// Takes `enclave` out of its operator's active list (swap with the last entry, pop), and
+    /// the operator out of `activeOperators` when that was its last active enclave.
     function _deactivate(address enclave) private {
         Enclave storage e = enclaves[enclave];
+        address operator = e.operator;
+        address[] storage own = operatorEnclaves[operator];
         uint256 idx = e.listIndex;
-        address last = activeEnclaves[activeEnclaves.length - 1];
-        activeEnclaves[idx] = last;
+        address last = own[own.length - 1];
+        own[idx] = last;
         enclaves[last].listIndex = uint32(idx);
-        activeEnclaves.pop();
+        own.pop();
         e.active = false;
+        activeEnclaveTotal -= 1;
+        if (own.length == 0) {
+            uint256 slot = operatorSlot[operator] - 1;
+            address lastOperator = activeOperators[activeOperators.length - 1];
+            activeOperators[slot] = lastOperator;
+            operatorSlot[lastOperator] = slot + 1;
+            activeOperators.pop();
+            operatorSlot[operator] = 0;
+        }
     }
 
-    /// Draws an active enclave not in the pool of `cid`, or address(0) if there is none.
-    /// Up to MAX_REDRAWS uniform draws reject members already in the pool; if all hit members,
-    /// the draw probes onwards from the last index. At most `pool.length` active enclaves are in
-    /// the pool, so `pool.length + 1` consecutive entries always contain a free one when any
-    /// exists: the loop is bounded by MAX_POOL_SIZE + 1.
+    /// Whether an enclave of `operator` is in `pool` (at most MAX_POOL_SIZE reads).
+    function _operatorInPool(address[] storage pool, address operator) private view returns (bool) {
+        for (uint256 j = 0; j < pool.length; j++) {
+            if (enclaves[pool[j]].operator == operator) return true;
+        }
+        return false;
+    }
+
+    /// Draws an active enclave of an operator with no member in the pool of `cid` (so not a
+    /// member itself), or address(0) if there is none. The draw is over operators, then over
+    /// the drawn operator's active enclaves: registering more enclaves buys an operator no
+    /// larger share of pools. Up to MAX_REDRAWS uniform operator draws reject operators already
+    /// in the pool; if all hit, the draw probes onwards from the last index. At most
+    /// `pool.length` operators have a member in the pool, so `pool.length + 1` consecutive
+    /// operators always contain a free one when any exists: every loop is bounded by
+    /// MAX_POOL_SIZE + 1 steps of at most MAX_POOL_SIZE reads.
     function _draw(uint64 cid, bytes32 seed, uint256 slot) private view returns (address) {
-        uint256 n = activeEnclaves.length;
+        uint256 n = activeOperators.length;
         if (n == 0) return address(0);
+        address[] storage pool = pools[cid];
         uint256 idx = 0;
-        for (uint256 attempt = 0; attempt < MAX_REDRAWS; attempt++) {
+        address operator = address(0);
+        for (uint256 attempt = 0; attempt < MAX_REDRAWS && operator == address(0); attempt++) {
             idx = uint256(keccak256(abi.encode(seed, slot, attempt))) % n;
-            address candidate = activeEnclaves[idx];
-            if (!inPool[cid][candidate]) return candidate;
+            if (!_operatorInPool(pool, activeOperators[idx])) operator = activeOperators[idx];
         }
-        uint256 probes = pools[cid].length + 1;
-        if (probes > n) probes = n;
-        for (uint256 j = 1; j < probes; j++) {
-            address candidate = activeEnclaves[(idx + j) % n];
-            if (!inPool[cid][candidate]) return candidate;
+        if (operator == address(0)) {
+            uint256 probes = pool.length + 1;
+            if (probes > n) probes = n;
+            for (uint256 j = 1; j < probes && operator == address(0); j++) {
+                address candidate = activeOperators[(idx + j) % n];
+                if (!_operatorInPool(pool, candidate)) operator = candidate;
+            }
         }
-        return address(0);
+        if (operator == address(0)) return address(0);
+        address[] storage own = operatorEnclaves[operator];
+        return own[uint256(keccak256(abi.encode(seed, slot, operator))) % own.length];
     }
 
     /// Recovers the signer of a raw 65-byte `r || s || v` signature (v in {27, 28}, low s).

@@ -585,7 +585,7 @@ async fn without_candidates_the_pool_shrinks_and_deregistered_members_go_without
 
     // Slot 1's operator deregisters it: it can be removed at once, and with no registered
     // enclave outside the pool, the pool shrinks.
-    env.owner
+    env.operator_of(pool[1].address())
         .send(
             &PoseManager::deregisterEnclaveCall {
                 enclave: pool[1].address(),

@@ -467,6 +467,107 @@ async fn a_withdrawal_to_a_recipient_that_refuses_coins_is_credited_to_claimable
     assert_eq!(user.balance_of(*refuser.address()).await.unwrap(), one);
 }
 
+/// No operator has two members in one pool: the draw skips an enclave whose operator already
+/// has one, and a pool needs as many operators with an active enclave as it has members.
+#[tokio::test]
+async fn a_pool_never_holds_two_enclaves_of_one_operator() {
+    let env = Env::new().await;
+    let big = env.user().await;
+    env.register_as(&big, 6).await;
+    let others = env.register(2).await;
+    // Eight enclaves, three operators: a pool of four is refused.
+    let e = refusal(env.owner.create_contract(rb256(), params(4)).await);
+    assert!(
+        matches!(e, E::NotEnoughEnclaves(ref n) if n.needed == U256::from(4) && n.available == U256::from(3)),
+        "{e:?}"
+    );
+    // Pools of three take one enclave of each operator, whatever the draw.
+    for _ in 0..8 {
+        let (_, pool, _) = env.owner.create_contract(rb256(), params(3)).await.unwrap();
+        let mut operators = BTreeSet::new();
+        for m in &pool {
+            operators.insert(
+                env.owner
+                    .read(&PoseManager::enclavesCall(*m))
+                    .await
+                    .unwrap()
+                    .operator,
+            );
+        }
+        assert_eq!(operators.len(), 3, "one member per operator: {pool:?}");
+        assert!(operators.contains(&big.sender()));
+    }
+    let count = |c: PoseManager::activeOperatorCountCall| {
+        let owner = &env.owner;
+        async move { owner.read(&c).await.unwrap() }
+    };
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(3)
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeEnclaveCountCall {})
+            .await
+            .unwrap(),
+        U256::from(8)
+    );
+    let of_big = env
+        .owner
+        .read(&PoseManager::activeEnclavesOfCall {
+            operator: big.sender(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_big.len(), 6);
+    // An operator whose last enclave leaves is no longer counted: a pool of three no longer
+    // finds three operators.
+    let enclave = &others[0];
+    let op = env.operator_of(enclave.address());
+    op.send(
+        &PoseManager::deregisterEnclaveCall {
+            enclave: enclave.address(),
+        },
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(op
+        .read(&PoseManager::activeEnclavesOfCall {
+            operator: op.sender()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(2)
+    );
+    let e = refusal(env.owner.create_contract(rb256(), params(3)).await);
+    assert!(
+        matches!(e, E::NotEnoughEnclaves(ref n) if n.available == U256::from(2)),
+        "{e:?}"
+    );
+    // Deregistering one of the big operator's enclaves leaves it listed.
+    big.send(
+        &PoseManager::deregisterEnclaveCall { enclave: of_big[0] },
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(2)
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeEnclaveCountCall {})
+            .await
+            .unwrap(),
+        U256::from(6)
+    );
+}
+
 /// A termination is signed over the current txHash only: a deposit between the signature and
 /// the submission makes it fail (the executor folds the deposit, refunds it and signs again),
 /// so no deposit the executor has not seen ends up with the creator.
@@ -994,7 +1095,7 @@ async fn a_contract_lives_through_the_typed_api() {
         .unwrap();
 
     // A member whose operator left is replaced at once by the one enclave outside the pool.
-    env.owner
+    env.operator_of(pk[2].address())
         .send(
             &PoseManager::deregisterEnclaveCall {
                 enclave: pk[2].address(),

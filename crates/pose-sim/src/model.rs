@@ -146,6 +146,8 @@ pub struct ModelChain {
     pub contracts: BTreeMap<ContractId, ContractRec>,
     next_cid: u64,
     randao: [u8; 32],
+    /// The operator of each registered enclave: a pool holds at most one enclave per operator.
+    pub operators: BTreeMap<Address, Address>,
     /// Payouts by recipient.
     pub paid_to: BTreeMap<Address, u128>,
     real_sigs: bool,
@@ -179,6 +181,7 @@ impl ModelChain {
             paid_to: BTreeMap::new(),
             real_sigs: false,
         }
+            operators: BTreeMap::new(),
     }
 
     /// Advances the clock; a block every second.
@@ -204,7 +207,8 @@ impl ModelChain {
         self.real_sigs = true;
     }
 
-    /// `registerEnclave(attestation)`.
+    /// `registerEnclave(attestation)` by the enclave itself as its operator (the simulator's
+    /// enclaves each have their own operator).
     pub fn register(&mut self, m: Member) -> Result<(), Revert> {
         let d = attestation_digest(&self.config, &m);
         if !self.ok_sig(&self.config.vendor, &d, &m.attestation) {
@@ -213,22 +217,54 @@ impl ModelChain {
         if self.registered.iter().any(|r| r.address == m.address) {
             return Err(Revert::AlreadyRegistered);
         }
+        let operator = m.address;
+        self.register_by(operator, m)
+    }
+
+    /// `registerEnclave(attestation)` sent by `operator`.
+    pub fn register_by(&mut self, operator: Address, m: Member) -> Result<(), Revert> {
         self.registered.push(m);
         Ok(())
     }
 
-    /// Draws up to `n` registered enclaves not in `exclude`, from chain randomness and `cid`.
+    fn operator_of(&self, enclave: &Address) -> Option<Address> {
+        self.operators.get(enclave).copied()
+    }
+
+    /// Operators with at least one enclave that can be drawn.
+    fn active_operators(&self) -> BTreeSet<Address> {
+        self.registered
+            .iter()
+            .filter(|m| !self.inactive.contains(&m.address))
+            .filter_map(|m| self.operator_of(&m.address))
+            .collect()
+    }
+
+    /// Draws up to `n` registered, active enclaves whose operators have no enclave in
+    /// `exclude` nor among those drawn before, from chain randomness and `cid`.
     fn draw(&self, cid: ContractId, salt: u64, n: usize, exclude: &[Member]) -> Vec<Member> {
         let mut cands: Vec<Member> = self
+        self.operators.insert(m.address, operator);
             .registered
             .iter()
             .filter(|m| !exclude.iter().any(|e| e.address == m.address))
             .filter(|m| !self.inactive.contains(&m.address))
             .cloned()
             .collect();
+        let mut taken: BTreeSet<Address> = exclude
+            .iter()
+            .filter_map(|m| self.operator_of(&m.address))
+            .collect();
         let mut out = Vec::new();
         let mut i = 0u64;
-        while out.len() < n && !cands.is_empty() {
+        loop {
+            cands.retain(|m| {
+                self.operator_of(&m.address)
+                    .is_some_and(|o| !taken.contains(&o))
+            });
+            if out.len() >= n || cands.is_empty() {
+                break;
+            }
             let h = Sha256::new()
                 .chain_update(self.randao)
                 .chain_update(cid.0.to_be_bytes())
@@ -237,7 +273,11 @@ impl ModelChain {
                 .finalize();
             let r = u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]));
             let k = (r % cands.len() as u64) as usize;
-            out.push(cands.remove(k));
+            let m = cands.remove(k);
+            if let Some(o) = self.operator_of(&m.address) {
+                taken.insert(o);
+            }
+            out.push(m);
             i += 1;
         }
         out
@@ -255,7 +295,8 @@ impl ModelChain {
         if let ManagerCall::CreateContract { code_hash, params } = &call {
             let cid = ContractId(self.next_cid);
             let n = params.pool_size as usize;
-            if n == 0 || n > self.registered.len() {
+            // A pool needs as many operators with an active enclave as it has members.
+            if n == 0 || n > self.active_operators().len() {
                 return Err(Revert::PoolSize(params.pool_size));
             }
             self.next_cid += 1;
