@@ -35,6 +35,7 @@ contract PoseManager {
     bytes32 private constant TAG_CHALLENGE_MEMBER = keccak256("pose.challenge-member.v1");
     bytes32 private constant TAG_RESPOND_MEMBER = keccak256("pose.respond-member.v2");
     bytes32 private constant TAG_TERMINATE = keccak256("pose.terminate.v1");
+    bytes32 private constant TAG_REVIVE = keccak256("pose.revive.v1");
     bytes32 private constant TAG_TXHASH = keccak256("pose.txhash.v1");
 
     // ------------------------------------------------------------------ types
@@ -190,6 +191,9 @@ contract PoseManager {
         uint64 indexed cid, uint64 epoch, address indexed executor, uint64 indexed challengeId, uint64 deadline
     );
     event ContractCrashed(uint64 indexed cid, uint64 epoch);
+    /// @notice A member of a crashed contract's pool took over as executor of `epoch`, holding
+    /// the state (`seq`, `stateHash`).
+    event ContractRevived(uint64 indexed cid, uint64 epoch, address indexed executor, uint64 seq, bytes32 stateHash);
     event MemberChallenged(uint64 indexed cid, uint64 epoch, address indexed member, uint64 deadline);
     event MemberResponded(uint64 indexed cid, uint64 epoch, address indexed member);
     event MemberRemoved(uint64 indexed cid, address indexed member, address indexed replacement, uint256 index);
@@ -461,7 +465,7 @@ contract PoseManager {
 
     /// @notice After a challenge's deadline, anyone moves the executor role to the next pool
     /// member (`epoch += 1`). The challenge stays open with a fresh deadline. When every member
-    /// in turn let a deadline pass, the contract is crashed.
+    /// in turn let a deadline pass, the contract is crashed until a member `revive`s it.
     function timeoutChallenge(uint64 cid, uint64 challengeId) external {
         Instance storage inst = _instance(cid);
         if (inst.phase != Phase.ChallengeExecutor) revert WrongPhase(cid, inst.phase);
@@ -509,6 +513,40 @@ contract PoseManager {
             if (extended > deadline) deadline = extended;
         }
         return deadline;
+    }
+
+    /// @notice In Crashed (every member in turn let a deadline pass), a pool member whose
+    /// enclave still holds the contract's state takes over as executor: it signs the state it
+    /// holds (`seq`, `stateHash`, never older than the last state answered on-chain) and a
+    /// transaction hash the chain produced, under the crashed epoch. The contract runs again
+    /// in a new epoch with a full response period, so its coins are never locked while one
+    /// member's enclave holds its state.
+    function revive(
+        uint64 cid,
+        address member,
+        uint64 seq,
+        bytes32 stateHash,
+        bytes32 txHash,
+        bytes calldata sig
+    ) external {
+        Instance storage inst = _instance(cid);
+        if (inst.phase != Phase.Crashed) revert WrongPhase(cid, inst.phase);
+        if (!inPool[cid][member]) revert NotPoolMember(cid, member);
+        _requireKnown(cid, txHash);
+        if (seq < inst.lastSeq) revert StaleSeq(seq, inst.lastSeq);
+        address signer = _recover(hashRevive(cid, inst.epoch, member, seq, stateHash, txHash), sig);
+        if (signer != member) revert NotMemberSignature(signer, member);
+        address[] storage pool = pools[cid];
+        uint256 idx = 0;
+        while (pool[idx] != member) idx++; // bounded: the pool has at most MAX_POOL_SIZE members
+        inst.executorIndex = uint8(idx);
+        inst.epoch += 1;
+        inst.epochSince = uint64(block.timestamp);
+        inst.timeoutsInARow = 0;
+        inst.memberChallengesAtEpoch = inst.memberChallenges;
+        inst.phase = inst.openChallenges > 0 ? Phase.ChallengeExecutor : Phase.Executing;
+        _extend(cid);
+        emit ContractRevived(cid, inst.epoch, member, seq, stateHash);
     }
 
     // ------------------------------------------------------------------ member replacement
@@ -817,6 +855,17 @@ contract PoseManager {
         returns (bytes32)
     {
         return keccak256(abi.encode(TAG_TERMINATE, block.chainid, address(this), cid, epoch, payoutsHash, txHash));
+    }
+
+    /// @notice Digest a pool member signs to revive a crashed contract with the state it holds.
+    function hashRevive(uint64 cid, uint64 epoch, address member, uint64 seq, bytes32 stateHash, bytes32 txHash)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(TAG_REVIVE, block.chainid, address(this), cid, epoch, member, seq, stateHash, txHash)
+        );
     }
 
     /// @notice keccak256(abi.encode(recipients, amounts)), the payouts part of a termination.

@@ -877,3 +877,222 @@ async fn a_member_suspended_in_one_pool_is_challenged_before_removal_from_anothe
     assert!(find_event::<PoseManager::MemberRemoved>(&r).is_some());
     assert!(find_event::<PoseManager::EnclaveSuspended>(&r).is_none());
 }
+
+fn revive_call(
+    env: &Env,
+    cid: ContractId,
+    signer: &EKey,
+    member: Address,
+    epoch: u64,
+    held: (u64, B256),
+    tx: B256,
+) -> PoseManager::reviveCall {
+    let d = digest::revive(env.chain_id, env.manager(), cid.0, epoch, member, held, tx);
+    PoseManager::reviveCall {
+        cid: cid.0,
+        member,
+        seq: held.0,
+        stateHash: held.1,
+        txHash: tx,
+        sig: sign(signer, d),
+    }
+}
+
+/// docs/protocol.md section 5, "Crashed": a pool member whose enclave still holds the state
+/// revives the contract as the executor of a new epoch, so its coins are not locked.
+#[tokio::test]
+async fn a_member_revives_a_crashed_contract_and_coins_leave_again() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let outsider = keys
+        .iter()
+        .find(|k| !pool.iter().any(|p| p.address() == k.address()))
+        .unwrap();
+    let x = Ctx { env: &env, cid };
+    let user = env.user().await;
+    user.deposit(cid, U256::from(2 * ONE_ETH)).await.unwrap();
+    // One challenge answered at seq 5, then one every member lets time out.
+    let (first, _) = user
+        .challenge(cid, Bytes::from_static(b"in 1"))
+        .await
+        .unwrap();
+    let state = rb256();
+    send(
+        &user,
+        &x.respond(&pool[0], first, 0, b"o", 5, state, x.tx().await),
+    )
+    .await
+    .unwrap();
+    let (id, _) = user
+        .challenge(cid, Bytes::from_static(b"in 2"))
+        .await
+        .unwrap();
+    let held = (6, rb256());
+    let e = refusal(
+        send(
+            &user,
+            &revive_call(
+                &env,
+                cid,
+                &pool[1],
+                pool[1].address(),
+                0,
+                held,
+                x.tx().await,
+            ),
+        )
+        .await,
+    );
+    assert!(matches!(e, E::WrongPhase(_)), "not crashed yet: {e:?}");
+    user.anvil_increase_time(601).await.unwrap();
+    send(&user, &x.timeout(id)).await.unwrap();
+    user.anvil_increase_time(601).await.unwrap();
+    send(&user, &x.timeout(id)).await.unwrap();
+    assert_eq!(x.phase().await, Phase::Crashed);
+    let epoch = env.owner.contract(cid).await.unwrap().epoch;
+    assert_eq!(epoch, 2);
+
+    let tx = x.tx().await;
+    let refused = |call: PoseManager::reviveCall| {
+        let user = &user;
+        async move { refusal(send(user, &call).await) }
+    };
+    let e = refused(revive_call(
+        &env,
+        cid,
+        outsider,
+        outsider.address(),
+        epoch,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotPoolMember(_)), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        epoch,
+        held,
+        rb256(),
+    ))
+    .await;
+    assert!(matches!(e, E::UnknownTxHash(_)), "{e:?}");
+    let stale = (4, held.1);
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        epoch,
+        stale,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::StaleSeq(ref s) if s.lastSeq == 5), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[0],
+        pool[1].address(),
+        epoch,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotMemberSignature(_)), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        1,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotMemberSignature(_)), "an old epoch: {e:?}");
+
+    // pool[1] takes over in epoch 3; the open challenge restarts with a full response period.
+    let r = send(
+        &user,
+        &revive_call(&env, cid, &pool[1], pool[1].address(), epoch, held, tx),
+    )
+    .await
+    .unwrap();
+    let ev = find_event::<PoseManager::ContractRevived>(&r).unwrap();
+    assert_eq!(
+        (ev.cid, ev.epoch, ev.executor, ev.seq, ev.stateHash),
+        (cid.0, 3, pool[1].address(), held.0, held.1)
+    );
+    let inst = env.owner.contract(cid).await.unwrap();
+    assert_eq!(
+        (inst.epoch, inst.executorIndex, inst.timeoutsInARow),
+        (3, 1, 0)
+    );
+    assert_eq!(x.phase().await, Phase::ChallengeExecutor);
+    assert_eq!(env.owner.executor_of(cid).await.unwrap(), pool[1].address());
+    let now = user.chain_time().await.unwrap();
+    let effective = env
+        .owner
+        .read(&PoseManager::effectiveDeadlineCall {
+            cid: cid.0,
+            challengeId: id,
+        })
+        .await
+        .unwrap();
+    assert!(effective >= now + 599, "a full response period");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[0],
+        pool[0].address(),
+        3,
+        held,
+        x.tx().await,
+    ))
+    .await;
+    assert!(matches!(e, E::WrongPhase(_)), "revived once: {e:?}");
+    assert!(matches!(
+        refusal(send(&user, &x.timeout(id)).await),
+        E::TooEarly(_)
+    ));
+
+    // The new executor answers and coins leave again.
+    send(
+        &user,
+        &x.respond(&pool[1], id, 3, b"o", 7, rb256(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    assert_eq!(x.phase().await, Phase::Executing);
+    let to = raddr();
+    let tx = x.tx().await;
+    let d = digest::withdraw(
+        env.chain_id,
+        env.manager(),
+        cid.0,
+        3,
+        to,
+        U256::from(ONE_ETH),
+        1,
+        tx,
+    );
+    send(
+        &user,
+        &PoseManager::withdrawCall {
+            cid: cid.0,
+            recipient: to,
+            amount: U256::from(ONE_ETH),
+            nonce: 1,
+            txHash: tx,
+            sig: sign(&pool[1], d),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.balance_of(to).await.unwrap(), U256::from(ONE_ETH));
+}

@@ -983,6 +983,20 @@ async fn pose_crypto_digests_equal_the_manager_hash_views() {
             oracle::respond_member(chain, mgr, n1, n3, a, (n2, h4), h1)
         );
 
+        let v = c
+            .read(&PoseManager::hashReviveCall {
+                cid: n1,
+                epoch: n3,
+                member: a,
+                seq: n2,
+                stateHash: h4,
+                txHash: h1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, digest::revive(chain, mgr, n1, n3, a, (n2, h4), h1));
+        assert_eq!(v, oracle::revive(chain, mgr, n1, n3, a, (n2, h4), h1));
+
         let recipients: Vec<Address> = (0..i).map(|_| raddr()).collect();
         let amounts: Vec<U256> = (0..i)
             .map(|k| (U256::from_be_bytes(rb256().0) >> 128) + U256::from(k))

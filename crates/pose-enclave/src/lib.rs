@@ -286,6 +286,8 @@ pub(crate) struct Replica {
     pub(crate) head_epoch: Epoch,
     /// Executor-only soft state (lost on restart, rebuilt by a sync).
     pub(crate) exec: Option<ExecState>,
+    /// When this member last submitted `revive` for the crashed contract (soft state).
+    pub(crate) revive_sent_ms: Option<u64>,
 }
 
 /// A read-only snapshot for tests and the simulator's invariant checks. A real host cannot
@@ -409,6 +411,7 @@ impl<P: Platform> Enclave<P> {
                     head,
                     head_epoch,
                     exec: None,
+                    revive_sent_ms: None,
                 },
             );
         }
@@ -608,6 +611,7 @@ impl<P: Platform> Enclave<P> {
                 member_challenges: Default::default(),
                 withdrawn: Default::default(),
                 block_time_secs: tx.block_time_secs,
+                timeouts_in_a_row: 0,
             };
             self.replicas.insert(
                 cid,
@@ -617,6 +621,7 @@ impl<P: Platform> Enclave<P> {
                     head: None,
                     head_epoch: Epoch(0),
                     exec: None,
+                    revive_sent_ms: None,
                 },
             );
             out.dirty = true;
@@ -673,12 +678,29 @@ impl<P: Platform> Enclave<P> {
             }
             ManagerCall::Respond { challenge_id, .. } => {
                 v.open_challenges.remove(challenge_id);
+                v.timeouts_in_a_row = 0;
             }
             ManagerCall::TimeoutChallenge { .. } => {
                 v.epoch = Epoch(v.epoch.0 + 1);
                 if !v.pool.is_empty() {
                     v.exec_idx = (v.exec_idx + 1) % v.pool.len();
                 }
+                // As the manager: when every member in turn let a deadline pass, the contract
+                // is Crashed until a member revives it.
+                v.timeouts_in_a_row += 1;
+                if v.timeouts_in_a_row >= v.pool.len() as u64 {
+                    v.phase = Phase::Crashed;
+                }
+            }
+            ManagerCall::Revive { member, .. } => {
+                // The named member is the executor of the next epoch (the manager checked its
+                // signature and that it is in the pool).
+                if let Some(i) = v.pool.iter().position(|m| &m.address == member) {
+                    v.exec_idx = i;
+                }
+                v.epoch = Epoch(v.epoch.0 + 1);
+                v.timeouts_in_a_row = 0;
+                v.phase = Phase::Executing;
             }
             ManagerCall::ChallengeMember { member, .. } => {
                 v.member_challenges.insert(

@@ -49,6 +49,9 @@ pub enum Revert {
     /// Deadline not reached.
     #[error("deadline not reached")]
     TooEarly,
+    /// A sequence number below the last one answered on-chain.
+    #[error("stale sequence number")]
+    StaleSeq,
     /// Payout nonce already used.
     #[error("nonce used")]
     NonceUsed,
@@ -116,6 +119,10 @@ pub struct ContractRec {
     pub used_nonces: BTreeSet<u64>,
     /// Contract input key.
     pub contract_key: Option<[u8; 32]>,
+    /// Executor changes by timeout since the last answer or revival (Crashed at pool size).
+    pub timeouts_in_a_row: u64,
+    /// Sequence number of the last state answered on-chain.
+    pub last_seq: u64,
     /// Transaction log.
     pub log: Vec<ChainTx>,
 }
@@ -139,6 +146,8 @@ pub struct ModelChain {
     pub block: u64,
     /// Registered enclaves in registration order.
     pub registered: Vec<Member>,
+    /// The operator of each registered enclave: a pool holds at most one enclave per operator.
+    pub operators: BTreeMap<Address, Address>,
     /// Enclaves removed from a pool for not answering a member challenge: never drawn again
     /// (their operator must register a new enclave).
     pub inactive: BTreeSet<Address>,
@@ -146,8 +155,6 @@ pub struct ModelChain {
     pub contracts: BTreeMap<ContractId, ContractRec>,
     next_cid: u64,
     randao: [u8; 32],
-    /// The operator of each registered enclave: a pool holds at most one enclave per operator.
-    pub operators: BTreeMap<Address, Address>,
     /// Payouts by recipient.
     pub paid_to: BTreeMap<Address, u128>,
     real_sigs: bool,
@@ -174,6 +181,7 @@ impl ModelChain {
             now_ms: 0,
             block: 1,
             registered: Vec::new(),
+            operators: BTreeMap::new(),
             inactive: BTreeSet::new(),
             contracts: BTreeMap::new(),
             next_cid: 1,
@@ -181,7 +189,6 @@ impl ModelChain {
             paid_to: BTreeMap::new(),
             real_sigs: false,
         }
-            operators: BTreeMap::new(),
     }
 
     /// Advances the clock; a block every second.
@@ -210,6 +217,12 @@ impl ModelChain {
     /// `registerEnclave(attestation)` by the enclave itself as its operator (the simulator's
     /// enclaves each have their own operator).
     pub fn register(&mut self, m: Member) -> Result<(), Revert> {
+        let operator = m.address;
+        self.register_by(operator, m)
+    }
+
+    /// `registerEnclave(attestation)` sent by `operator`.
+    pub fn register_by(&mut self, operator: Address, m: Member) -> Result<(), Revert> {
         let d = attestation_digest(&self.config, &m);
         if !self.ok_sig(&self.config.vendor, &d, &m.attestation) {
             return Err(Revert::BadAttestation);
@@ -217,12 +230,7 @@ impl ModelChain {
         if self.registered.iter().any(|r| r.address == m.address) {
             return Err(Revert::AlreadyRegistered);
         }
-        let operator = m.address;
-        self.register_by(operator, m)
-    }
-
-    /// `registerEnclave(attestation)` sent by `operator`.
-    pub fn register_by(&mut self, operator: Address, m: Member) -> Result<(), Revert> {
+        self.operators.insert(m.address, operator);
         self.registered.push(m);
         Ok(())
     }
@@ -243,17 +251,16 @@ impl ModelChain {
     /// Draws up to `n` registered, active enclaves whose operators have no enclave in
     /// `exclude` nor among those drawn before, from chain randomness and `cid`.
     fn draw(&self, cid: ContractId, salt: u64, n: usize, exclude: &[Member]) -> Vec<Member> {
+        let mut taken: BTreeSet<Address> = exclude
+            .iter()
+            .filter_map(|m| self.operator_of(&m.address))
+            .collect();
         let mut cands: Vec<Member> = self
-        self.operators.insert(m.address, operator);
             .registered
             .iter()
             .filter(|m| !exclude.iter().any(|e| e.address == m.address))
             .filter(|m| !self.inactive.contains(&m.address))
             .cloned()
-            .collect();
-        let mut taken: BTreeSet<Address> = exclude
-            .iter()
-            .filter_map(|m| self.operator_of(&m.address))
             .collect();
         let mut out = Vec::new();
         let mut i = 0u64;
@@ -319,6 +326,8 @@ impl ModelChain {
                 member_challenges: BTreeMap::new(),
                 used_nonces: BTreeSet::new(),
                 contract_key: None,
+                timeouts_in_a_row: 0,
+                last_seq: 0,
                 log: Vec::new(),
             };
             self.contracts.insert(cid, rec);
@@ -429,6 +438,9 @@ impl ModelChain {
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
+                if seq.0 < c.last_seq {
+                    return Err(Revert::StaleSeq);
+                }
                 let dg = digest::respond(
                     &d,
                     cid,
@@ -447,6 +459,8 @@ impl ModelChain {
                     ch.open = false;
                     ch.reply = Some(reply.clone());
                 }
+                c.last_seq = seq.0;
+                c.timeouts_in_a_row = 0;
             }
             ManagerCall::TimeoutChallenge { challenge_id, .. } => {
                 if c.phase != Phase::Executing || !c.challenges.values().any(|x| x.open) {
@@ -468,6 +482,50 @@ impl ModelChain {
                 if !c.pool.is_empty() {
                     c.exec_idx = (c.exec_idx + 1) % c.pool.len();
                 }
+                let rp = u64::from(c.params.response_period_secs);
+                for ch in c.challenges.values_mut().filter(|x| x.open) {
+                    ch.deadline_secs = now + rp;
+                    ch.extensions = 0;
+                }
+                // As the manager: when every member in turn let a deadline pass, the
+                // contract is Crashed until a member revives it.
+                c.timeouts_in_a_row += 1;
+                if c.timeouts_in_a_row >= c.pool.len() as u64 {
+                    c.phase = Phase::Crashed;
+                }
+            }
+            ManagerCall::Revive {
+                member,
+                seq,
+                state_hash,
+                tx_hash,
+                sig,
+                ..
+            } => {
+                if c.phase != Phase::Crashed {
+                    return Err(Revert::WrongPhase);
+                }
+                let i = c
+                    .pool
+                    .iter()
+                    .position(|m| m.address == *member)
+                    .ok_or(Revert::NotMember)?;
+                if !c.known.contains(tx_hash) {
+                    return Err(Revert::UnknownTxHash);
+                }
+                if seq.0 < c.last_seq {
+                    return Err(Revert::StaleSeq);
+                }
+                let dg = digest::revive(&d, cid, c.epoch, member, (*seq, state_hash), tx_hash);
+                if !ok(member, &dg, sig) {
+                    return Err(Revert::BadSignature);
+                }
+                // The member is the executor of a new epoch; open challenges restart.
+                c.exec_idx = i;
+                c.epoch = Epoch(c.epoch.0 + 1);
+                c.epoch_start_secs = now;
+                c.timeouts_in_a_row = 0;
+                c.phase = Phase::Executing;
                 let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     ch.deadline_secs = now + rp;

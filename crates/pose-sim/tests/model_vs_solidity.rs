@@ -18,7 +18,9 @@
 //! - Operators: every enclave is registered by an operator account; by default each by its
 //!   own, [`Pair::register_by`] lets several share one (a pool takes one enclave per operator).
 
+use pose_chain::alloy::network::TransactionBuilder;
 use pose_chain::alloy::primitives::{Bytes, U256};
+use pose_chain::alloy::rpc::types::TransactionRequest;
 use pose_chain::alloy::signers::local::PrivateKeySigner;
 use pose_chain::anvil::{spawn_anvil, AnvilInstance};
 use pose_chain::ManagerClient;
@@ -52,6 +54,7 @@ fn model_kind(r: &Revert) -> &'static str {
         Revert::StaleTxHash => "StaleTxHash",
         Revert::NoChallenge => "NoChallenge",
         Revert::TooEarly => "TooEarly",
+        Revert::StaleSeq => "StaleSeq",
         Revert::NonceUsed => "NonceUsed",
         Revert::BalanceShort => "BalanceShort",
         Revert::NotMember => "NotMember",
@@ -87,6 +90,7 @@ fn sol_kind(e: &ChainError, register: bool) -> &'static str {
         E::StaleTxHash(_) => "StaleTxHash",
         E::ChallengeNotOpen(_) => "NoChallenge",
         E::TooEarly(_) => "TooEarly",
+        E::StaleSeq(_) => "StaleSeq",
         E::NonceUsed(_) => "NonceUsed",
         E::InsufficientBalance(_) => "BalanceShort",
         E::NotPoolMember(_)
@@ -102,6 +106,7 @@ fn phase_of(p: u8) -> Option<Phase> {
     match p {
         1 => Some(Phase::Creation),
         2 | 3 => Some(Phase::Executing),
+        4 => Some(Phase::Crashed),
         5 => Some(Phase::Terminated),
         _ => None,
     }
@@ -651,6 +656,43 @@ impl Pair {
         self.apply("respondMember", cid, sol, call, 0, before).await
     }
 
+    /// `revive` for `member`, signed by `signer`, holding a state at `seq`.
+    async fn revive(
+        &mut self,
+        cid: ContractId,
+        member: Address,
+        signer: Address,
+        seq: u64,
+    ) -> Outcome {
+        let k = self.key(signer).clone();
+        let epoch = self.model_epoch(cid);
+        let before = (self.chain_tx(cid).await, self.model_tx(cid));
+        let held = (Seq(seq), Hash32([0x7e; 32]));
+        let sd = digest::revive(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.0);
+        let md = digest::revive(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.1);
+        let call = |tx_hash, sig: Vec<u8>| ManagerCall::Revive {
+            cid,
+            member,
+            seq: held.0,
+            state_hash: held.1,
+            tx_hash,
+            sig,
+        };
+        // The enclave's own calldata, as its host submits it.
+        let calldata = call(before.0, k.sign_digest(&sd).0.to_vec()).encode();
+        let sol = self
+            .chain
+            .submit(
+                TransactionRequest::default()
+                    .with_to(self.chain.manager())
+                    .with_input(calldata),
+            )
+            .await
+            .map(|_| ());
+        let model_call = call(before.1, k.sign_digest(&md).0.to_vec());
+        self.apply("revive", cid, sol, model_call, 0, before).await
+    }
+
     async fn remove_member(&mut self, cid: ContractId, member: Address) -> Outcome {
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
         let old_len = self.pool(cid).await.len();
@@ -980,6 +1022,63 @@ async fn hostile_operator_rules_agree() {
         Some("StaleTxHash")
     );
     assert_eq!(p.terminate(a, &[]).await, OK);
+}
+
+/// Crashed after every member let a deadline pass; a pool member holding a state at least as
+/// new as the last answered one revives the contract as executor of a new epoch.
+#[tokio::test]
+async fn crash_and_revive_agree() {
+    let mut p = Pair::new(4).await;
+    for _ in 0..3 {
+        assert_eq!(p.register(false).await, OK);
+    }
+    let (out, cid) = p.create(2).await;
+    assert_eq!(out, OK);
+    assert_eq!(p.complete(cid, false).await, OK);
+    let pool = p.pool(cid).await;
+    let outsider = p
+        .members
+        .iter()
+        .map(|m| m.address)
+        .find(|a| !pool.contains(a))
+        .expect("three registered, two in the pool");
+    let (_, first) = p.challenge(cid).await;
+    assert_eq!(p.respond(cid, first, None, 0).await, OK);
+    let answered = p.seq;
+    let (_, id) = p.challenge(cid).await;
+    assert_eq!(
+        p.revive(cid, pool[1], pool[1], answered).await,
+        Some("WrongPhase")
+    );
+    p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
+    assert_eq!(p.timeout(cid, id).await, OK);
+    p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
+    assert_eq!(p.timeout(cid, id).await, OK);
+    // Crashed (compared by `apply`): nothing moves but a revival.
+    assert_eq!(p.deposit(cid, ONE_ETH).await, Some("WrongPhase"));
+    assert_eq!(p.timeout(cid, id).await, Some("WrongPhase"));
+    assert_eq!(p.challenge_member(cid, pool[1]).await, Some("WrongPhase"));
+    assert_eq!(
+        p.revive(cid, outsider, outsider, answered).await,
+        Some("NotMember")
+    );
+    assert_eq!(
+        p.revive(cid, pool[1], pool[1], answered - 1).await,
+        Some("StaleSeq")
+    );
+    assert_eq!(
+        p.revive(cid, pool[1], pool[0], answered).await,
+        Some("Signature")
+    );
+    assert_eq!(p.revive(cid, pool[1], pool[1], answered).await, OK);
+    assert_eq!(
+        p.revive(cid, pool[0], pool[0], answered).await,
+        Some("WrongPhase")
+    );
+    // The revived executor has a full response period, then answers.
+    assert_eq!(p.timeout(cid, id).await, Some("TooEarly"));
+    assert_eq!(p.respond(cid, id, None, 0).await, OK);
+    assert_eq!(p.deposit(cid, ONE_ETH).await, OK);
 }
 
 /// One member per operator: a pool needs that many operators, a replacement never comes from

@@ -393,6 +393,31 @@ pub mod oracle {
         )
     }
 
+    pub fn revive(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        held: (u64, B256),
+        tx: B256,
+    ) -> B256 {
+        keccak256(
+            (
+                tag("pose.revive.v1"),
+                U256::from(chain),
+                mgr,
+                cid,
+                epoch,
+                member,
+                held.0,
+                held.1,
+                tx,
+            )
+                .abi_encode(),
+        )
+    }
+
     pub fn payouts(recipients: &[Address], amounts: &[U256]) -> B256 {
         keccak256((recipients.to_vec(), amounts.to_vec()).abi_encode_params())
     }
@@ -560,6 +585,26 @@ pub mod digest {
         tx: B256,
     ) -> B256 {
         let d = oc::respond_member_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &from_address(member),
+            (Seq(held.0), &from_b256(held.1)),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn revive(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        held: (u64, B256),
+        tx: B256,
+    ) -> B256 {
+        let d = oc::revive_digest(
             &dom(chain, mgr),
             ContractId(cid),
             Epoch(epoch),
