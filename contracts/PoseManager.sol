@@ -18,7 +18,7 @@ contract PoseManager {
     uint256 public constant MAX_POOL_SIZE = 32;
     /// @notice Largest number of recipients in one termination.
     uint256 public constant MAX_PAYOUTS = 64;
-    /// @notice Random redraws per pool slot before the draw falls back to probing.
+    /// @notice Random operator draws per pool slot before the draw falls back to probing.
     uint256 public constant MAX_REDRAWS = 8;
     /// @notice Largest encrypted input a user may force on-chain with `challenge`.
     uint256 public constant MAX_INPUT_BYTES = 65536;
@@ -35,6 +35,7 @@ contract PoseManager {
     bytes32 private constant TAG_CHALLENGE_MEMBER = keccak256("pose.challenge-member.v1");
     bytes32 private constant TAG_RESPOND_MEMBER = keccak256("pose.respond-member.v2");
     bytes32 private constant TAG_TERMINATE = keccak256("pose.terminate.v1");
+    bytes32 private constant TAG_REVIVE = keccak256("pose.revive.v1");
     bytes32 private constant TAG_TXHASH = keccak256("pose.txhash.v1");
 
     // ------------------------------------------------------------------ types
@@ -67,6 +68,9 @@ contract PoseManager {
         bytes32 measurement;
         bytes32 encPubKey;
         bool active;
+        /// Its operator took it out (`deregisterEnclave`); false for a suspended enclave.
+        bool deregistered;
+        /// Position in its operator's list of active enclaves.
         uint32 listIndex;
     }
 
@@ -81,6 +85,10 @@ contract PoseManager {
         uint64 nextChallengeId;
         uint64 openChallenges;
         uint64 lastSeq;
+        /// Member challenges made while a user challenge was open (docs/protocol.md 6.6).
+        uint64 memberChallenges;
+        /// `memberChallenges` when the current epoch began: only later ones extend.
+        uint64 memberChallengesAtEpoch;
         bytes32 codeHash;
         bytes32 contractEncKey;
         bytes32 lastStateHash;
@@ -95,6 +103,9 @@ contract PoseManager {
         uint64 deadline;
         bool open;
         bytes32 inputHash;
+        /// The contract's `memberChallenges` when this challenge was opened: only later
+        /// member challenges extend it.
+        uint64 memberChallengesBefore;
     }
 
     // ------------------------------------------------------------------ errors
@@ -117,6 +128,7 @@ contract PoseManager {
     error UnknownContract(uint64 cid);
     error WrongPhase(uint64 cid, Phase phase);
     error UnknownTxHash(uint64 cid, bytes32 txHash);
+    error StaleTxHash(uint64 cid, bytes32 txHash, bytes32 current);
     error WrongSignatureCount(uint256 expected, uint256 got);
     error NotPoolMemberSignature(uint256 index, address recovered, address member);
     error ZeroDeposit();
@@ -180,6 +192,9 @@ contract PoseManager {
         uint64 indexed cid, uint64 epoch, address indexed executor, uint64 indexed challengeId, uint64 deadline
     );
     event ContractCrashed(uint64 indexed cid, uint64 epoch);
+    /// @notice A member of a crashed contract's pool took over as executor of `epoch`, holding
+    /// the state (`seq`, `stateHash`).
+    event ContractRevived(uint64 indexed cid, uint64 epoch, address indexed executor, uint64 seq, bytes32 stateHash);
     event MemberChallenged(uint64 indexed cid, uint64 epoch, address indexed member, uint64 deadline);
     event MemberResponded(uint64 indexed cid, uint64 epoch, address indexed member);
     event MemberRemoved(uint64 indexed cid, address indexed member, address indexed replacement, uint256 index);
@@ -198,8 +213,14 @@ contract PoseManager {
     mapping(bytes32 => bool) public allowedMeasurement;
     /// @notice Every enclave that ever registered, by its address.
     mapping(address => Enclave) public enclaves;
-    /// @notice Registered enclaves that can be drawn into pools (unordered).
-    address[] public activeEnclaves;
+    /// @notice Operators with at least one enclave that can be drawn into pools (unordered).
+    address[] public activeOperators;
+    /// Per operator, its enclaves that can be drawn into pools (unordered).
+    mapping(address => address[]) private operatorEnclaves;
+    /// Per operator, its position in `activeOperators` plus one (0: not listed).
+    mapping(address => uint256) private operatorSlot;
+    /// Number of enclaves that can be drawn into pools.
+    uint256 private activeEnclaveTotal;
     /// @notice Number of contracts created; ids are 1..contractCount.
     uint64 public contractCount;
 
@@ -210,7 +231,9 @@ contract PoseManager {
     mapping(uint64 => mapping(bytes32 => bool)) private knownTxHashes;
     mapping(uint64 => mapping(uint64 => bool)) private usedNonces;
     mapping(uint64 => mapping(uint64 => Challenge)) private challenges;
-    /// @notice Coins credited by terminations, redeemed with `claim`.
+    /// Deadline of the k-th member challenge (k from 1) made while a user challenge was open.
+    mapping(uint64 => mapping(uint64 => uint64)) private memberChallengeDeadlines;
+    /// @notice Coins credited by terminations and refused withdrawals, redeemed with `claim`.
     mapping(address => uint256) public claimable;
 
     // ------------------------------------------------------------------ owner
@@ -274,30 +297,49 @@ contract PoseManager {
         if (enclaves[enclave].operator != address(0)) revert EnclaveAlreadyRegistered(enclave);
         address signer = _recover(hashAttestation(measurement, enclave, encPubKey), vendorSig);
         if (signer != vendor) revert AttestationNotByVendor(signer, vendor);
+        address[] storage own = operatorEnclaves[msg.sender];
         enclaves[enclave] = Enclave({
             operator: msg.sender,
             measurement: measurement,
             encPubKey: encPubKey,
             active: true,
-            listIndex: uint32(activeEnclaves.length)
+            deregistered: false,
+            listIndex: uint32(own.length)
         });
-        activeEnclaves.push(enclave);
+        own.push(enclave);
+        if (own.length == 1) {
+            activeOperators.push(msg.sender);
+            operatorSlot[msg.sender] = activeOperators.length;
+        }
+        activeEnclaveTotal += 1;
         emit EnclaveRegistered(enclave, msg.sender, measurement, encPubKey, vendorSig);
     }
 
     /// @notice The operator takes its enclave out of future draws. Pools it is in replace it
-    /// with `removeMember`, which needs no member challenge for an inactive enclave.
+    /// with `removeMember`, which needs no member challenge for a deregistered enclave.
     function deregisterEnclave(address enclave) external {
         Enclave storage e = enclaves[enclave];
         if (!e.active) revert EnclaveNotActive(enclave);
         if (e.operator != msg.sender) revert NotOperator(msg.sender, e.operator);
         _deactivate(enclave);
+        e.deregistered = true;
         emit EnclaveDeregistered(enclave, msg.sender);
     }
 
     /// @notice Number of enclaves that can be drawn into pools.
     function activeEnclaveCount() external view returns (uint256) {
-        return activeEnclaves.length;
+        return activeEnclaveTotal;
+    }
+
+    /// @notice Number of operators with an enclave that can be drawn: the largest pool a new
+    /// contract can have (no operator has two members in one pool).
+    function activeOperatorCount() external view returns (uint256) {
+        return activeOperators.length;
+    }
+
+    /// @notice The enclaves of `operator` that can be drawn into pools (unordered).
+    function activeEnclavesOf(address operator) external view returns (address[] memory) {
+        return operatorEnclaves[operator];
     }
 
     // ------------------------------------------------------------------ creation
@@ -307,8 +349,9 @@ contract PoseManager {
     function createContract(bytes32 codeHash, Params calldata params) external returns (uint64 cid) {
         if (params.poolSize == 0 || params.poolSize > MAX_POOL_SIZE) revert InvalidPoolSize(params.poolSize);
         if (params.responsePeriodSecs == 0 || params.memberResponsePeriodSecs == 0) revert InvalidPeriod();
-        if (activeEnclaves.length < params.poolSize) {
-            revert NotEnoughEnclaves(params.poolSize, activeEnclaves.length);
+        // Members of one pool have distinct operators, so the pool needs that many operators.
+        if (activeOperators.length < params.poolSize) {
+            revert NotEnoughEnclaves(params.poolSize, activeOperators.length);
         }
         cid = ++contractCount;
         Instance storage inst = instances[cid];
@@ -383,7 +426,8 @@ contract PoseManager {
             user: msg.sender,
             deadline: deadline,
             open: true,
-            inputHash: keccak256(encryptedInput)
+            inputHash: keccak256(encryptedInput),
+            memberChallengesBefore: inst.memberChallenges
         });
         inst.openChallenges += 1;
         inst.phase = Phase.ChallengeExecutor;
@@ -423,7 +467,7 @@ contract PoseManager {
 
     /// @notice After a challenge's deadline, anyone moves the executor role to the next pool
     /// member (`epoch += 1`). The challenge stays open with a fresh deadline. When every member
-    /// in turn let a deadline pass, the contract is crashed.
+    /// in turn let a deadline pass, the contract is crashed until a member `revive`s it.
     function timeoutChallenge(uint64 cid, uint64 challengeId) external {
         Instance storage inst = _instance(cid);
         if (inst.phase != Phase.ChallengeExecutor) revert WrongPhase(cid, inst.phase);
@@ -436,6 +480,7 @@ contract PoseManager {
         inst.epoch += 1;
         inst.epochSince = uint64(block.timestamp);
         inst.timeoutsInARow += 1;
+        inst.memberChallengesAtEpoch = inst.memberChallenges;
         uint64 newDeadline = uint64(block.timestamp) + inst.params.responsePeriodSecs;
         ch.deadline = newDeadline;
         _extend(cid, bytes32(0));
@@ -448,17 +493,69 @@ contract PoseManager {
 
     /// @notice The time after which `timeoutChallenge` may be called: the challenge's own
     /// deadline, but never earlier than one response period after the current executor took
-    /// over (so one missed deadline cannot move the executor twice).
+    /// over (so one missed deadline cannot move the executor twice), nor than one response
+    /// period after the deadline of a member challenge made since the challenge was opened in
+    /// this epoch (the executor may be replacing a silent member first). Of those member
+    /// challenges only the first `poolSize - 1` count; their deadlines never decrease, so the
+    /// last one counted is the latest (docs/protocol.md 6.6).
     function effectiveDeadline(uint64 cid, uint64 challengeId) public view returns (uint64) {
         Instance storage inst = instances[cid];
-        uint64 own = challenges[cid][challengeId].deadline;
-        uint64 sinceEpoch = inst.epochSince + inst.params.responsePeriodSecs;
-        return own > sinceEpoch ? own : sinceEpoch;
+        Challenge storage ch = challenges[cid][challengeId];
+        uint64 period = inst.params.responsePeriodSecs;
+        uint64 deadline = ch.deadline;
+        uint64 sinceEpoch = inst.epochSince + period;
+        if (sinceEpoch > deadline) deadline = sinceEpoch;
+        uint64 from = ch.memberChallengesBefore;
+        if (inst.memberChallengesAtEpoch > from) from = inst.memberChallengesAtEpoch;
+        uint64 count = inst.memberChallenges - from;
+        uint64 maxCount = uint64(inst.params.poolSize) - 1;
+        if (count > maxCount) count = maxCount;
+        if (count > 0) {
+            uint64 extended = memberChallengeDeadlines[cid][from + count] + period;
+            if (extended > deadline) deadline = extended;
+        }
+        return deadline;
+    }
+
+    /// @notice In Crashed (every member in turn let a deadline pass), a pool member whose
+    /// enclave still holds the contract's state takes over as executor: it signs the state it
+    /// holds (`seq`, `stateHash`, never older than the last state answered on-chain) and a
+    /// transaction hash the chain produced, under the crashed epoch. The contract runs again
+    /// in a new epoch with a full response period, so its coins are never locked while one
+    /// member's enclave holds its state.
+    function revive(
+        uint64 cid,
+        address member,
+        uint64 seq,
+        bytes32 stateHash,
+        bytes32 txHash,
+        bytes calldata sig
+    ) external {
+        Instance storage inst = _instance(cid);
+        if (inst.phase != Phase.Crashed) revert WrongPhase(cid, inst.phase);
+        if (!inPool[cid][member]) revert NotPoolMember(cid, member);
+        _requireKnown(cid, txHash);
+        if (seq < inst.lastSeq) revert StaleSeq(seq, inst.lastSeq);
+        address signer = _recover(hashRevive(cid, inst.epoch, member, seq, stateHash, txHash), sig);
+        if (signer != member) revert NotMemberSignature(signer, member);
+        address[] storage pool = pools[cid];
+        uint256 idx = 0;
+        while (pool[idx] != member) idx++; // bounded: the pool has at most MAX_POOL_SIZE members
+        inst.executorIndex = uint8(idx);
+        inst.epoch += 1;
+        inst.epochSince = uint64(block.timestamp);
+        inst.timeoutsInARow = 0;
+        inst.memberChallengesAtEpoch = inst.memberChallenges;
+        inst.phase = inst.openChallenges > 0 ? Phase.ChallengeExecutor : Phase.Executing;
+        _extend(cid, bytes32(0));
+        emit ContractRevived(cid, inst.epoch, member, seq, stateHash);
     }
 
     // ------------------------------------------------------------------ member replacement
 
     /// @notice The executor reports a silent pool member, which must `respondMember` in time.
+    /// Open user challenges then wait for the member's deadline plus a response period, at
+    /// most `poolSize - 1` times each (`effectiveDeadline`).
     function challengeMember(uint64 cid, address member, bytes32 txHash, bytes calldata sig) external {
         Instance storage inst = _instance(cid);
         _requirePoolPhase(cid, inst);
@@ -469,6 +566,11 @@ contract PoseManager {
         _requireExecutor(cid, inst, hashChallengeMember(cid, inst.epoch, member, txHash), sig);
         uint64 deadline = uint64(block.timestamp) + inst.params.memberResponsePeriodSecs;
         memberDeadlines[cid][member] = deadline;
+        if (inst.openChallenges > 0) {
+            // Open user challenges wait for this member's replacement (effectiveDeadline).
+            uint64 k = ++inst.memberChallenges;
+            memberChallengeDeadlines[cid][k] = deadline;
+        }
         _extend(cid, bytes32(0));
         emit MemberChallenged(cid, inst.epoch, member, deadline);
     }
@@ -499,9 +601,10 @@ contract PoseManager {
         emit MemberResponded(cid, inst.epoch, member);
     }
 
-    /// @notice Removes a member whose challenge deadline passed, or whose enclave was
+    /// @notice Removes a member whose challenge deadline passed, or whose enclave its operator
     /// deregistered, and draws its replacement (same slot, same rule as at creation) from the
-    /// active enclaves not in the pool. Only when none is left does the pool shrink.
+    /// active enclaves of operators with no member in the pool (the removed member's operator
+    /// included). Only when none is left does the pool shrink.
     function removeMember(uint64 cid, address member) external {
         Instance storage inst = _instance(cid);
         _requirePoolPhase(cid, inst);
@@ -509,11 +612,14 @@ contract PoseManager {
         address[] storage pool = pools[cid];
         if (member == pool[inst.executorIndex]) revert IsExecutor(cid, member);
         uint64 deadline = memberDeadlines[cid][member];
-        bool failed = enclaves[member].active;
-        if (failed) {
+        Enclave storage e = enclaves[member];
+        // Only its operator's word removes a member without a challenge. A member suspended by
+        // another pool may still serve this one: it is challenged here like any member.
+        if (!e.deregistered) {
             if (deadline == 0) revert MemberNotChallenged(cid, member);
             if (block.timestamp <= deadline) revert TooEarly(deadline);
         }
+        bool suspend = e.active;
         uint256 idx = 0;
         while (pool[idx] != member) idx++; // bounded: the pool has at most MAX_POOL_SIZE members
         bytes32 seed = keccak256(abi.encode(block.prevrandao, cid, inst.txHash));
@@ -532,7 +638,7 @@ contract PoseManager {
             if (idx < inst.executorIndex) inst.executorIndex -= 1;
         }
         emit MemberRemoved(cid, member, replacement, idx);
-        if (failed) {
+        if (suspend) {
             // It did not answer a member challenge: no pool draws it again (its operator
             // registers a new enclave). Otherwise every pool it is drawn into must challenge
             // and remove it once more, and a contract whose executor keeps drawing dead
@@ -545,7 +651,10 @@ contract PoseManager {
     // ------------------------------------------------------------------ coins out
 
     /// @notice Pays out what the executor of the current epoch signed over a transaction hash
-    /// this chain produced for `cid`, once per nonce, never above the balance.
+    /// this chain produced for `cid`, once per nonce, never above the balance. If the recipient
+    /// refuses the coins, they are credited to `claimable[recipient]` instead (`PayoutCredited`)
+    /// and the nonce is used all the same, so a refusing recipient cannot hold back a
+    /// termination that waits for every payout.
     function withdraw(
         uint64 cid,
         address recipient,
@@ -567,12 +676,16 @@ contract PoseManager {
         _extend(cid, bytes32(0));
         emit Withdrawn(cid, recipient, amount, nonce);
         (bool ok,) = recipient.call{value: amount}("");
-        if (!ok) revert TransferFailed(recipient, amount);
+        if (!ok) {
+            claimable[recipient] += amount;
+            emit PayoutCredited(cid, recipient, amount);
+        }
     }
 
-    /// @notice Closes the contract with the final payouts the executor signed. Payouts are
-    /// credited to `claimable` (a recipient that refuses coins cannot block the termination);
-    /// what the payouts leave of the balance is credited to the creator.
+    /// @notice Closes the contract with the final payouts the executor signed over the current
+    /// transaction hash. Payouts are credited to `claimable` (a recipient that refuses coins
+    /// cannot block the termination); what the payouts leave of the balance is credited to the
+    /// creator.
     function terminate(
         uint64 cid,
         address[] calldata recipients,
@@ -584,7 +697,10 @@ contract PoseManager {
         _requireLive(cid, inst);
         if (recipients.length != amounts.length) revert LengthMismatch(recipients.length, amounts.length);
         if (recipients.length > MAX_PAYOUTS) revert TooManyPayouts(recipients.length);
-        _requireKnown(cid, txHash);
+        // Only over the current value: a deposit (or any transaction) after the executor signed
+        // makes the termination fail, so it is folded (and refunded) before the executor signs
+        // again, instead of ending up with the creator.
+        if (txHash != inst.txHash) revert StaleTxHash(cid, txHash, inst.txHash);
         bytes32 payoutsHash = hashPayouts(recipients, amounts);
         _requireExecutor(cid, inst, hashTerminate(cid, inst.epoch, payoutsHash, txHash), sig);
         uint256 total = 0;
@@ -744,6 +860,17 @@ contract PoseManager {
         return keccak256(abi.encode(TAG_TERMINATE, block.chainid, address(this), cid, epoch, payoutsHash, txHash));
     }
 
+    /// @notice Digest a pool member signs to revive a crashed contract with the state it holds.
+    function hashRevive(uint64 cid, uint64 epoch, address member, uint64 seq, bytes32 stateHash, bytes32 txHash)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(TAG_REVIVE, block.chainid, address(this), cid, epoch, member, seq, stateHash, txHash)
+        );
+    }
+
     /// @notice keccak256(abi.encode(recipients, amounts)), the payouts part of a termination.
     function hashPayouts(address[] calldata recipients, uint256[] calldata amounts) public pure returns (bytes32) {
         return keccak256(abi.encode(recipients, amounts));
@@ -810,38 +937,66 @@ contract PoseManager {
         emit TxHashExtended(cid, h, msg.sender, msg.value, msg.data);
     }
 
-    /// Takes `enclave` out of the active list (swap with the last entry, pop).
+    /// Takes `enclave` out of its operator's active list (swap with the last entry, pop), and
+    /// the operator out of `activeOperators` when that was its last active enclave.
     function _deactivate(address enclave) private {
         Enclave storage e = enclaves[enclave];
+        address operator = e.operator;
+        address[] storage own = operatorEnclaves[operator];
         uint256 idx = e.listIndex;
-        address last = activeEnclaves[activeEnclaves.length - 1];
-        activeEnclaves[idx] = last;
+        address last = own[own.length - 1];
+        own[idx] = last;
         enclaves[last].listIndex = uint32(idx);
-        activeEnclaves.pop();
+        own.pop();
         e.active = false;
+        activeEnclaveTotal -= 1;
+        if (own.length == 0) {
+            uint256 slot = operatorSlot[operator] - 1;
+            address lastOperator = activeOperators[activeOperators.length - 1];
+            activeOperators[slot] = lastOperator;
+            operatorSlot[lastOperator] = slot + 1;
+            activeOperators.pop();
+            operatorSlot[operator] = 0;
+        }
     }
 
-    /// Draws an active enclave not in the pool of `cid`, or address(0) if there is none.
-    /// Up to MAX_REDRAWS uniform draws reject members already in the pool; if all hit members,
-    /// the draw probes onwards from the last index. At most `pool.length` active enclaves are in
-    /// the pool, so `pool.length + 1` consecutive entries always contain a free one when any
-    /// exists: the loop is bounded by MAX_POOL_SIZE + 1.
+    /// Whether an enclave of `operator` is in `pool` (at most MAX_POOL_SIZE reads).
+    function _operatorInPool(address[] storage pool, address operator) private view returns (bool) {
+        for (uint256 j = 0; j < pool.length; j++) {
+            if (enclaves[pool[j]].operator == operator) return true;
+        }
+        return false;
+    }
+
+    /// Draws an active enclave of an operator with no member in the pool of `cid` (so not a
+    /// member itself), or address(0) if there is none. The draw is over operators, then over
+    /// the drawn operator's active enclaves: registering more enclaves buys an operator no
+    /// larger share of pools. Up to MAX_REDRAWS uniform operator draws reject operators already
+    /// in the pool; if all hit, the draw probes onwards from the last index. At most
+    /// `pool.length` operators have a member in the pool, so `pool.length + 1` consecutive
+    /// operators always contain a free one when any exists: every loop is bounded by
+    /// MAX_POOL_SIZE + 1 steps of at most MAX_POOL_SIZE reads.
     function _draw(uint64 cid, bytes32 seed, uint256 slot) private view returns (address) {
-        uint256 n = activeEnclaves.length;
+        uint256 n = activeOperators.length;
         if (n == 0) return address(0);
+        address[] storage pool = pools[cid];
         uint256 idx = 0;
-        for (uint256 attempt = 0; attempt < MAX_REDRAWS; attempt++) {
+        address operator = address(0);
+        for (uint256 attempt = 0; attempt < MAX_REDRAWS && operator == address(0); attempt++) {
             idx = uint256(keccak256(abi.encode(seed, slot, attempt))) % n;
-            address candidate = activeEnclaves[idx];
-            if (!inPool[cid][candidate]) return candidate;
+            if (!_operatorInPool(pool, activeOperators[idx])) operator = activeOperators[idx];
         }
-        uint256 probes = pools[cid].length + 1;
-        if (probes > n) probes = n;
-        for (uint256 j = 1; j < probes; j++) {
-            address candidate = activeEnclaves[(idx + j) % n];
-            if (!inPool[cid][candidate]) return candidate;
+        if (operator == address(0)) {
+            uint256 probes = pool.length + 1;
+            if (probes > n) probes = n;
+            for (uint256 j = 1; j < probes && operator == address(0); j++) {
+                address candidate = activeOperators[(idx + j) % n];
+                if (!_operatorInPool(pool, candidate)) operator = candidate;
+            }
         }
-        return address(0);
+        if (operator == address(0)) return address(0);
+        address[] storage own = operatorEnclaves[operator];
+        return own[uint256(keccak256(abi.encode(seed, slot, operator))) % own.length];
     }
 
     /// Recovers the signer of a raw 65-byte `r || s || v` signature (v in {27, 28}, low s).

@@ -229,7 +229,9 @@ pub async fn measure_gas(rpc_url: &str, pool_sizes: &[u8]) -> Result<GasReport, 
         let key = SigningKey::random(&mut pose_crypto::OsRng);
         let enc = random_b256();
         let sig = attest(&key, enc);
-        let r = time(owner.register_enclave(
+        // A pool takes one enclave per operator: each enclave has its own.
+        let operator = owner.with_signer(funded(&owner).await?)?;
+        let r = time(operator.register_enclave(
             measurement,
             to_address(key.address()),
             enc,

@@ -585,7 +585,7 @@ async fn without_candidates_the_pool_shrinks_and_deregistered_members_go_without
 
     // Slot 1's operator deregisters it: it can be removed at once, and with no registered
     // enclave outside the pool, the pool shrinks.
-    env.owner
+    env.operator_of(pool[1].address())
         .send(
             &PoseManager::deregisterEnclaveCall {
                 enclave: pool[1].address(),
@@ -675,4 +675,424 @@ async fn a_member_replaced_during_creation_must_accept_too() {
     .await
     .unwrap();
     assert_eq!(x.phase().await, Phase::Executing);
+}
+
+/// docs/protocol.md 6.6, "Executor challenges wait for member replacement": a member challenge
+/// extends every open user challenge to at least the member's deadline plus a response period,
+/// at most pool size - 1 times per challenge; an executor change restarts the count.
+#[tokio::test]
+async fn a_member_challenge_extends_open_user_challenges_at_most_pool_size_minus_one_times() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(3)).await;
+    let x = Ctx { env: &env, cid };
+    let user = env.user().await;
+    let (exec, a, b) = (&pool[0], &pool[1], &pool[2]);
+    let effective = |id: u64| {
+        let owner = &env.owner;
+        async move {
+            owner
+                .read(&PoseManager::effectiveDeadlineCall {
+                    cid: cid.0,
+                    challengeId: id,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let member_deadline = |m: Address| {
+        let owner = &env.owner;
+        async move {
+            owner
+                .read(&PoseManager::memberDeadlineCall {
+                    cid: cid.0,
+                    member: m,
+                })
+                .await
+                .unwrap()
+        }
+    };
+
+    let (id, r) = user
+        .challenge(cid, Bytes::from_static(b"in"))
+        .await
+        .unwrap();
+    let own = find_event::<PoseManager::ChallengeOpened>(&r)
+        .unwrap()
+        .deadline;
+    user.anvil_increase_time(100).await.unwrap();
+    // First member challenge: the user challenge waits for the member's deadline + 600 s.
+    send(
+        &user,
+        &x.challenge_member(exec, 0, a.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let first = member_deadline(a.address()).await + 600;
+    assert!(first > own);
+    assert_eq!(effective(id).await, first);
+    // The member answers; the extension stays (the executor may still be syncing it).
+    send(&user, &x.respond_member(a, 0, a.address(), x.tx().await))
+        .await
+        .unwrap();
+    assert_eq!(effective(id).await, first);
+    // Past the challenge's own deadline, the executor cannot be moved yet.
+    user.anvil_increase_time(own + 1 - user.chain_time().await.unwrap())
+        .await
+        .unwrap();
+    let e = refusal(send(&user, &x.timeout(id)).await);
+    assert!(
+        matches!(e, E::TooEarly(ref t) if t.deadline == first),
+        "{e:?}"
+    );
+
+    // A challenge opened after the member challenge is not extended by it.
+    let (later, r) = user
+        .challenge(cid, Bytes::from_static(b"in 2"))
+        .await
+        .unwrap();
+    let later_own = find_event::<PoseManager::ChallengeOpened>(&r)
+        .unwrap()
+        .deadline;
+    assert_eq!(effective(later).await, later_own);
+
+    // Second member challenge (pool of 3: the last extension of `id`, the first of `later`).
+    user.anvil_increase_time(50).await.unwrap();
+    send(
+        &user,
+        &x.challenge_member(exec, 0, b.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let second = member_deadline(b.address()).await + 600;
+    assert_eq!(effective(id).await, second);
+    assert_eq!(effective(later).await, second.max(later_own));
+
+    // A third one extends `later` (its second) but no longer `id`.
+    send(&user, &x.respond_member(b, 0, b.address(), x.tx().await))
+        .await
+        .unwrap();
+    user.anvil_increase_time(50).await.unwrap();
+    send(
+        &user,
+        &x.challenge_member(exec, 0, a.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let third = member_deadline(a.address()).await + 600;
+    send(&user, &x.respond_member(a, 0, a.address(), x.tx().await))
+        .await
+        .unwrap();
+    assert_eq!(
+        effective(id).await,
+        second,
+        "at most pool size - 1 extensions"
+    );
+    assert_eq!(effective(later).await, third);
+
+    // After `id`'s extended deadline the executor moves; the new epoch restarts every open
+    // challenge at one response period and the extension count at zero.
+    user.anvil_increase_time(second + 1 - user.chain_time().await.unwrap())
+        .await
+        .unwrap();
+    let r = send(&user, &x.timeout(id)).await.unwrap();
+    let restarted = find_event::<PoseManager::ExecutorChanged>(&r)
+        .unwrap()
+        .deadline;
+    assert_eq!(effective(id).await, restarted);
+    assert_eq!(effective(later).await, restarted);
+    let new_exec = &pool[1];
+    send(
+        &user,
+        &x.challenge_member(new_exec, 1, b.address(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    let fourth = member_deadline(b.address()).await + 600;
+    assert_eq!(effective(id).await, fourth);
+    assert_eq!(effective(later).await, fourth);
+}
+
+/// A member suspended in one pool (it missed a member challenge there) is still a member of
+/// its other pools; each of them must challenge it before removing it. Only an enclave its
+/// operator deregistered goes without a challenge.
+#[tokio::test]
+async fn a_member_suspended_in_one_pool_is_challenged_before_removal_from_another() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (a, pool_a) = env.live_contract(&keys, params(3)).await;
+    let (b, pool_b) = env.live_contract(&keys, params(3)).await;
+    let (xa, xb) = (Ctx { env: &env, cid: a }, Ctx { env: &env, cid: b });
+    let someone = env.user().await;
+    // Both pools hold all three enclaves; pick one that executes in neither.
+    let victim = keys
+        .iter()
+        .find(|k| k.address() != pool_a[0].address() && k.address() != pool_b[0].address())
+        .unwrap();
+    send(
+        &someone,
+        &xa.challenge_member(&pool_a[0], 0, victim.address(), xa.tx().await),
+    )
+    .await
+    .unwrap();
+    someone.anvil_increase_time(301).await.unwrap();
+    let r = send(&someone, &xa.remove(victim.address())).await.unwrap();
+    assert!(find_event::<PoseManager::EnclaveSuspended>(&r).is_some());
+
+    // In pool b it is still a member, and it is not removed without a challenge there.
+    let e = refusal(send(&someone, &xb.remove(victim.address())).await);
+    assert!(matches!(e, E::MemberNotChallenged(_)), "{e:?}");
+    send(
+        &someone,
+        &xb.challenge_member(&pool_b[0], 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    // It may still answer there, and stays.
+    send(
+        &someone,
+        &xb.respond_member(victim, 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    assert!(env
+        .owner
+        .read(&PoseManager::isPoolMemberCall {
+            cid: b.0,
+            member: victim.address()
+        })
+        .await
+        .unwrap());
+    // Silent after a second challenge, it is removed (it stays suspended, once).
+    send(
+        &someone,
+        &xb.challenge_member(&pool_b[0], 0, victim.address(), xb.tx().await),
+    )
+    .await
+    .unwrap();
+    someone.anvil_increase_time(301).await.unwrap();
+    let r = send(&someone, &xb.remove(victim.address())).await.unwrap();
+    assert!(find_event::<PoseManager::MemberRemoved>(&r).is_some());
+    assert!(find_event::<PoseManager::EnclaveSuspended>(&r).is_none());
+}
+
+fn revive_call(
+    env: &Env,
+    cid: ContractId,
+    signer: &EKey,
+    member: Address,
+    epoch: u64,
+    held: (u64, B256),
+    tx: B256,
+) -> PoseManager::reviveCall {
+    let d = digest::revive(env.chain_id, env.manager(), cid.0, epoch, member, held, tx);
+    PoseManager::reviveCall {
+        cid: cid.0,
+        member,
+        seq: held.0,
+        stateHash: held.1,
+        txHash: tx,
+        sig: sign(signer, d),
+    }
+}
+
+/// docs/protocol.md section 5, "Crashed": a pool member whose enclave still holds the state
+/// revives the contract as the executor of a new epoch, so its coins are not locked.
+#[tokio::test]
+async fn a_member_revives_a_crashed_contract_and_coins_leave_again() {
+    let _clock = CLOCK.lock().await;
+    let env = Env::new().await;
+    let keys = env.register(3).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let outsider = keys
+        .iter()
+        .find(|k| !pool.iter().any(|p| p.address() == k.address()))
+        .unwrap();
+    let x = Ctx { env: &env, cid };
+    let user = env.user().await;
+    user.deposit(cid, U256::from(2 * ONE_ETH)).await.unwrap();
+    // One challenge answered at seq 5, then one every member lets time out.
+    let (first, _) = user
+        .challenge(cid, Bytes::from_static(b"in 1"))
+        .await
+        .unwrap();
+    let state = rb256();
+    send(
+        &user,
+        &x.respond(&pool[0], first, 0, b"o", 5, state, x.tx().await),
+    )
+    .await
+    .unwrap();
+    let (id, _) = user
+        .challenge(cid, Bytes::from_static(b"in 2"))
+        .await
+        .unwrap();
+    let held = (6, rb256());
+    let e = refusal(
+        send(
+            &user,
+            &revive_call(
+                &env,
+                cid,
+                &pool[1],
+                pool[1].address(),
+                0,
+                held,
+                x.tx().await,
+            ),
+        )
+        .await,
+    );
+    assert!(matches!(e, E::WrongPhase(_)), "not crashed yet: {e:?}");
+    user.anvil_increase_time(601).await.unwrap();
+    send(&user, &x.timeout(id)).await.unwrap();
+    user.anvil_increase_time(601).await.unwrap();
+    send(&user, &x.timeout(id)).await.unwrap();
+    assert_eq!(x.phase().await, Phase::Crashed);
+    let epoch = env.owner.contract(cid).await.unwrap().epoch;
+    assert_eq!(epoch, 2);
+
+    let tx = x.tx().await;
+    let refused = |call: PoseManager::reviveCall| {
+        let user = &user;
+        async move { refusal(send(user, &call).await) }
+    };
+    let e = refused(revive_call(
+        &env,
+        cid,
+        outsider,
+        outsider.address(),
+        epoch,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotPoolMember(_)), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        epoch,
+        held,
+        rb256(),
+    ))
+    .await;
+    assert!(matches!(e, E::UnknownTxHash(_)), "{e:?}");
+    let stale = (4, held.1);
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        epoch,
+        stale,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::StaleSeq(ref s) if s.lastSeq == 5), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[0],
+        pool[1].address(),
+        epoch,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotMemberSignature(_)), "{e:?}");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[1],
+        pool[1].address(),
+        1,
+        held,
+        tx,
+    ))
+    .await;
+    assert!(matches!(e, E::NotMemberSignature(_)), "an old epoch: {e:?}");
+
+    // pool[1] takes over in epoch 3; the open challenge restarts with a full response period.
+    let r = send(
+        &user,
+        &revive_call(&env, cid, &pool[1], pool[1].address(), epoch, held, tx),
+    )
+    .await
+    .unwrap();
+    let ev = find_event::<PoseManager::ContractRevived>(&r).unwrap();
+    assert_eq!(
+        (ev.cid, ev.epoch, ev.executor, ev.seq, ev.stateHash),
+        (cid.0, 3, pool[1].address(), held.0, held.1)
+    );
+    let inst = env.owner.contract(cid).await.unwrap();
+    assert_eq!(
+        (inst.epoch, inst.executorIndex, inst.timeoutsInARow),
+        (3, 1, 0)
+    );
+    assert_eq!(x.phase().await, Phase::ChallengeExecutor);
+    assert_eq!(env.owner.executor_of(cid).await.unwrap(), pool[1].address());
+    let now = user.chain_time().await.unwrap();
+    let effective = env
+        .owner
+        .read(&PoseManager::effectiveDeadlineCall {
+            cid: cid.0,
+            challengeId: id,
+        })
+        .await
+        .unwrap();
+    assert!(effective >= now + 599, "a full response period");
+    let e = refused(revive_call(
+        &env,
+        cid,
+        &pool[0],
+        pool[0].address(),
+        3,
+        held,
+        x.tx().await,
+    ))
+    .await;
+    assert!(matches!(e, E::WrongPhase(_)), "revived once: {e:?}");
+    assert!(matches!(
+        refusal(send(&user, &x.timeout(id)).await),
+        E::TooEarly(_)
+    ));
+
+    // The new executor answers and coins leave again.
+    send(
+        &user,
+        &x.respond(&pool[1], id, 3, b"o", 7, rb256(), x.tx().await),
+    )
+    .await
+    .unwrap();
+    assert_eq!(x.phase().await, Phase::Executing);
+    let to = raddr();
+    let tx = x.tx().await;
+    let d = digest::withdraw(
+        env.chain_id,
+        env.manager(),
+        cid.0,
+        3,
+        to,
+        U256::from(ONE_ETH),
+        1,
+        tx,
+    );
+    send(
+        &user,
+        &PoseManager::withdrawCall {
+            cid: cid.0,
+            recipient: to,
+            amount: U256::from(ONE_ETH),
+            nonce: 1,
+            txHash: tx,
+            sig: sign(&pool[1], d),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.balance_of(to).await.unwrap(), U256::from(ONE_ETH));
 }

@@ -360,20 +360,259 @@ async fn withdrawals_pay_what_the_executor_signed_once_within_the_balance() {
     );
     assert!(matches!(e, E::ZeroAddress(_)));
 
-    // A recipient that refuses coins (the manager itself has no receive function).
-    let e = refusal(
-        env.owner
-            .send(&w.call(exec, env.manager(), one, 2, newer), U256::ZERO)
-            .await,
-    );
-    assert!(matches!(e, E::TransferFailed(_)));
-
     // An older known tx hash still works (the manager keeps every value it produced).
     env.owner
         .send(&w.call(exec, to, one, 2, tx_after_deposit), U256::ZERO)
         .await
         .unwrap();
     assert_eq!(user.balance_of(to).await.unwrap(), U256::from(2 * ONE_ETH));
+}
+
+#[allow(missing_docs)]
+mod helper {
+    alloy::sol!(
+        #[sol(rpc)]
+        RefusingRecipient,
+        "../../contracts/out/RefusingRecipient.json"
+    );
+}
+
+/// A recipient that refuses coins neither blocks its withdrawal nor the termination that
+/// waits for it: the nonce is used, the amount is credited to `claimable` and claimed later.
+#[tokio::test]
+async fn a_withdrawal_to_a_recipient_that_refuses_coins_is_credited_to_claimable() {
+    let env = Env::new().await;
+    let keys = env.register(2).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(3 * ONE_ETH)).await.unwrap();
+    let refuser = helper::RefusingRecipient::deploy(user.provider().clone(), env.manager())
+        .await
+        .unwrap();
+    let w = Withdrawal {
+        env: &env,
+        cid,
+        epoch: 0,
+    };
+    let one = U256::from(ONE_ETH);
+    let tx = env.owner.tx_hash_of(cid).await.unwrap();
+    let r = env
+        .owner
+        .send(
+            &w.call(&pool[0], *refuser.address(), one, 1, tx),
+            U256::ZERO,
+        )
+        .await
+        .expect("a refused transfer does not revert the withdrawal");
+    let ev = find_event::<PoseManager::Withdrawn>(&r).unwrap();
+    assert_eq!(
+        (ev.recipient, ev.amount, ev.nonce),
+        (*refuser.address(), one, 1)
+    );
+    let credited = find_event::<PoseManager::PayoutCredited>(&r).unwrap();
+    assert_eq!(
+        (credited.cid, credited.recipient, credited.amount),
+        (cid.0, *refuser.address(), one)
+    );
+    assert!(env
+        .owner
+        .read(&PoseManager::isNonceUsedCall {
+            cid: cid.0,
+            nonce: 1
+        })
+        .await
+        .unwrap());
+    assert_eq!(
+        user.balance_of(*refuser.address()).await.unwrap(),
+        U256::ZERO
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(*refuser.address()))
+            .await
+            .unwrap(),
+        one
+    );
+    assert_eq!(
+        env.owner.contract(cid).await.unwrap().balance,
+        U256::from(2 * ONE_ETH)
+    );
+    // The nonce is spent: the same withdrawal is not paid twice.
+    let e = refusal(
+        env.owner
+            .send(
+                &w.call(&pool[0], *refuser.address(), one, 1, tx),
+                U256::ZERO,
+            )
+            .await,
+    );
+    assert!(matches!(e, E::NonceUsed(_)));
+
+    // Once it accepts coins, it claims them.
+    refuser
+        .setRefusing(false)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    refuser
+        .callManager(Bytes::from(alloy::sol_types::SolCall::abi_encode(
+            &PoseManager::claimCall {},
+        )))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(user.balance_of(*refuser.address()).await.unwrap(), one);
+}
+
+/// No operator has two members in one pool: the draw skips an enclave whose operator already
+/// has one, and a pool needs as many operators with an active enclave as it has members.
+#[tokio::test]
+async fn a_pool_never_holds_two_enclaves_of_one_operator() {
+    let env = Env::new().await;
+    let big = env.user().await;
+    env.register_as(&big, 6).await;
+    let others = env.register(2).await;
+    // Eight enclaves, three operators: a pool of four is refused.
+    let e = refusal(env.owner.create_contract(rb256(), params(4)).await);
+    assert!(
+        matches!(e, E::NotEnoughEnclaves(ref n) if n.needed == U256::from(4) && n.available == U256::from(3)),
+        "{e:?}"
+    );
+    // Pools of three take one enclave of each operator, whatever the draw.
+    for _ in 0..8 {
+        let (_, pool, _) = env.owner.create_contract(rb256(), params(3)).await.unwrap();
+        let mut operators = BTreeSet::new();
+        for m in &pool {
+            operators.insert(
+                env.owner
+                    .read(&PoseManager::enclavesCall(*m))
+                    .await
+                    .unwrap()
+                    .operator,
+            );
+        }
+        assert_eq!(operators.len(), 3, "one member per operator: {pool:?}");
+        assert!(operators.contains(&big.sender()));
+    }
+    let count = |c: PoseManager::activeOperatorCountCall| {
+        let owner = &env.owner;
+        async move { owner.read(&c).await.unwrap() }
+    };
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(3)
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeEnclaveCountCall {})
+            .await
+            .unwrap(),
+        U256::from(8)
+    );
+    let of_big = env
+        .owner
+        .read(&PoseManager::activeEnclavesOfCall {
+            operator: big.sender(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_big.len(), 6);
+    // An operator whose last enclave leaves is no longer counted: a pool of three no longer
+    // finds three operators.
+    let enclave = &others[0];
+    let op = env.operator_of(enclave.address());
+    op.send(
+        &PoseManager::deregisterEnclaveCall {
+            enclave: enclave.address(),
+        },
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(op
+        .read(&PoseManager::activeEnclavesOfCall {
+            operator: op.sender()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(2)
+    );
+    let e = refusal(env.owner.create_contract(rb256(), params(3)).await);
+    assert!(
+        matches!(e, E::NotEnoughEnclaves(ref n) if n.available == U256::from(2)),
+        "{e:?}"
+    );
+    // Deregistering one of the big operator's enclaves leaves it listed.
+    big.send(
+        &PoseManager::deregisterEnclaveCall { enclave: of_big[0] },
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(PoseManager::activeOperatorCountCall {}).await,
+        U256::from(2)
+    );
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeEnclaveCountCall {})
+            .await
+            .unwrap(),
+        U256::from(6)
+    );
+}
+
+/// A termination is signed over the current txHash only: a deposit between the signature and
+/// the submission makes it fail (the executor folds the deposit, refunds it and signs again),
+/// so no deposit the executor has not seen ends up with the creator.
+#[tokio::test]
+async fn a_termination_signed_before_a_deposit_is_refused() {
+    let env = Env::new().await;
+    let keys = env.register(2).await;
+    let (cid, pool) = env.live_contract(&keys, params(2)).await;
+    let user = env.user().await;
+    user.deposit(cid, U256::from(ONE_ETH)).await.unwrap();
+    let signed_over = env.owner.tx_hash_of(cid).await.unwrap();
+    let call = |tx: B256| {
+        let d = digest::terminate_payouts(env.chain_id, env.manager(), cid.0, 0, &[], &[], tx);
+        PoseManager::terminateCall {
+            cid: cid.0,
+            recipients: vec![],
+            amounts: vec![],
+            txHash: tx,
+            sig: sign(&pool[0], d),
+        }
+    };
+    let late = env.user().await;
+    late.deposit(cid, U256::from(2 * ONE_ETH)).await.unwrap();
+    let current = env.owner.tx_hash_of(cid).await.unwrap();
+    let e = refusal(env.owner.send(&call(signed_over), U256::ZERO).await);
+    assert!(
+        matches!(e, E::StaleTxHash(ref s) if s.txHash == signed_over && s.current == current),
+        "{e:?}"
+    );
+    assert_eq!(
+        Phase::from_u8(env.owner.contract(cid).await.unwrap().phase),
+        Some(Phase::Executing)
+    );
+    // Signed again over the current value, it passes.
+    env.owner.send(&call(current), U256::ZERO).await.unwrap();
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::claimableCall(env.owner.sender()))
+            .await
+            .unwrap(),
+        U256::from(3 * ONE_ETH)
+    );
 }
 
 #[tokio::test]
@@ -850,6 +1089,20 @@ async fn pose_crypto_digests_equal_the_manager_hash_views() {
             oracle::respond_member(chain, mgr, n1, n3, a, (n2, h4), h1)
         );
 
+        let v = c
+            .read(&PoseManager::hashReviveCall {
+                cid: n1,
+                epoch: n3,
+                member: a,
+                seq: n2,
+                stateHash: h4,
+                txHash: h1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, digest::revive(chain, mgr, n1, n3, a, (n2, h4), h1));
+        assert_eq!(v, oracle::revive(chain, mgr, n1, n3, a, (n2, h4), h1));
+
         let recipients: Vec<Address> = (0..i).map(|_| raddr()).collect();
         let amounts: Vec<U256> = (0..i)
             .map(|k| (U256::from_be_bytes(rb256().0) >> 128) + U256::from(k))
@@ -976,7 +1229,7 @@ async fn a_contract_lives_through_the_typed_api() {
         .unwrap();
 
     // A member whose operator left is replaced at once by the one enclave outside the pool.
-    env.owner
+    env.operator_of(pk[2].address())
         .send(
             &PoseManager::deregisterEnclaveCall {
                 enclave: pk[2].address(),

@@ -435,7 +435,8 @@ async fn signatures_must_be_raw_65_bytes_low_s_with_v_27_or_28() {
 #[tokio::test]
 async fn operators_deregister_their_own_enclaves_only() {
     let env = Env::new().await;
-    let keys = env.register(3).await;
+    let operator = env.user().await;
+    let keys = env.register_as(&operator, 3).await;
     let stranger = env.user().await;
     let target = keys[0].address();
     let e = refusal(
@@ -446,10 +447,9 @@ async fn operators_deregister_their_own_enclaves_only() {
             )
             .await,
     );
-    assert!(matches!(e, E::NotOperator(ref x) if x.operator == env.owner.sender()));
+    assert!(matches!(e, E::NotOperator(ref x) if x.operator == operator.sender()));
 
-    let r = env
-        .owner
+    let r = operator
         .send(
             &PoseManager::deregisterEnclaveCall { enclave: target },
             U256::ZERO,
@@ -476,24 +476,29 @@ async fn operators_deregister_their_own_enclaves_only() {
             .unwrap()
             .active
     );
-    // The remaining two are still listed (swap-and-pop kept the list consistent).
-    let mut listed = vec![
-        env.owner
-            .read(&PoseManager::activeEnclavesCall(U256::from(0)))
-            .await
-            .unwrap(),
-        env.owner
-            .read(&PoseManager::activeEnclavesCall(U256::from(1)))
-            .await
-            .unwrap(),
-    ];
+    // The remaining two are still listed (swap-and-pop kept the list consistent), and their
+    // operator still counts once.
+    let mut listed = env
+        .owner
+        .read(&PoseManager::activeEnclavesOfCall {
+            operator: operator.sender(),
+        })
+        .await
+        .unwrap();
     listed.sort();
+    assert_eq!(
+        env.owner
+            .read(&PoseManager::activeOperatorCountCall {})
+            .await
+            .unwrap(),
+        U256::from(1)
+    );
     let mut expect = vec![keys[1].address(), keys[2].address()];
     expect.sort();
     assert_eq!(listed, expect);
 
     let e = refusal(
-        env.owner
+        operator
             .send(
                 &PoseManager::deregisterEnclaveCall { enclave: target },
                 U256::ZERO,
@@ -501,6 +506,13 @@ async fn operators_deregister_their_own_enclaves_only() {
             .await,
     );
     assert!(matches!(e, E::EnclaveNotActive(_)));
+    assert!(
+        env.owner
+            .read(&PoseManager::enclavesCall(target))
+            .await
+            .unwrap()
+            .deregistered
+    );
     // A deregistered enclave cannot come back under the same key.
     let sig = env.attest(env.measurement, target, rb256());
     let e = refusal(

@@ -31,6 +31,8 @@ pub const RESPOND_MEMBER_TAG: &str = "pose.respond-member.v2";
 pub const TERMINATE_TAG: &str = "pose.terminate.v1";
 /// Tag string of a contract's initial txHash.
 pub const TXHASH_TAG: &str = "pose.txhash.v1";
+/// Tag string of a pool member reviving a crashed contract.
+pub const REVIVE_TAG: &str = "pose.revive.v1";
 
 /// The chain and the manager deployment every digest is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,6 +180,26 @@ pub fn respond_member_digest(
     tx_hash: &Hash32,
 ) -> Hash32 {
     tagged(RESPOND_MEMBER_TAG, d)
+        .u64(cid.0)
+        .u64(epoch.0)
+        .address(member)
+        .u64(held.0 .0)
+        .bytes32(&held.1 .0)
+        .bytes32(&tx_hash.0)
+        .hash()
+}
+
+/// `pose.revive.v1`: a pool member of a crashed contract takes over as executor with the state
+/// `held = (seq, state_hash)` it holds.
+pub fn revive_digest(
+    d: &Domain,
+    cid: ContractId,
+    epoch: Epoch,
+    member: &Address,
+    held: (Seq, &Hash32),
+    tx_hash: &Hash32,
+) -> Hash32 {
+    tagged(REVIVE_TAG, d)
         .u64(cid.0)
         .u64(epoch.0)
         .address(member)

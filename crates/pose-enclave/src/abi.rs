@@ -5,7 +5,7 @@
 //! section 3), so it must see exactly the bytes the manager saw; and what it submits must be
 //! calldata the manager accepts. [`encode`] gives the bytes of Solidity's
 //! `abi.encodeWithSelector`; [`decode`] accepts what the manager's decoder (solc 0.8, ABI coder
-//! v2, `calldata` parameters) accepts for these eleven calls, so a transaction the chain
+//! v2, `calldata` parameters) accepts for these twelve calls, so a transaction the chain
 //! executed never stalls an enclave: any in-bounds offsets, trailing bytes, and (in a
 //! `bytes[]`) negative element offsets. It refuses what the manager refuses (a missing head,
 //! offsets and lengths outside the calldata, narrow integers and addresses with non-zero high
@@ -118,9 +118,13 @@ mod sel {
         "terminate(uint64,address[],uint256[],bytes32,bytes)",
         [0x5a, 0xdc, 0x09, 0x56],
     );
+    pub const REVIVE: (&str, [u8; 4]) = (
+        "revive(uint64,address,uint64,bytes32,bytes32,bytes)",
+        [0x55, 0x8f, 0xc2, 0xb5],
+    );
     /// All of them.
     #[cfg(test)]
-    pub const ALL: [(&str, [u8; 4]); 11] = [
+    pub const ALL: [(&str, [u8; 4]); 12] = [
         CREATE_CONTRACT,
         COMPLETE_CREATION,
         DEPOSIT,
@@ -132,6 +136,7 @@ mod sel {
         REMOVE_MEMBER,
         WITHDRAW,
         TERMINATE,
+        REVIVE,
     ];
 }
 
@@ -241,6 +246,24 @@ pub fn encode(call: &ManagerCall) -> Vec<u8> {
         ManagerCall::RemoveMember { cid, member } => {
             encode_call(sel::REMOVE_MEMBER.1, &[cid_word(*cid), addr_word(member)])
         }
+        ManagerCall::Revive {
+            cid,
+            member,
+            seq,
+            state_hash,
+            tx_hash,
+            sig,
+        } => encode_call(
+            sel::REVIVE.1,
+            &[
+                cid_word(*cid),
+                addr_word(member),
+                u_word(seq.0),
+                hash_word(state_hash),
+                hash_word(tx_hash),
+                Arg::Bytes(sig),
+            ],
+        ),
         ManagerCall::Withdraw {
             cid,
             recipient,
@@ -361,6 +384,17 @@ pub fn decode(calldata: &[u8]) -> Result<ManagerCall, AbiError> {
         s if s == sel::RESPOND_MEMBER.1 => {
             let c = args(6)?;
             ManagerCall::RespondMember {
+                cid: cid(&c)?,
+                member: Address(c.address(1, "member")?),
+                seq: Seq(c.uint(2, 64, "seq")?),
+                state_hash: hash(&c, 3),
+                tx_hash: hash(&c, 4),
+                sig: c.bytes(5, "sig")?.to_vec(),
+            }
+        }
+        s if s == sel::REVIVE.1 => {
+            let c = args(6)?;
+            ManagerCall::Revive {
                 cid: cid(&c)?,
                 member: Address(c.address(1, "member")?),
                 seq: Seq(c.uint(2, 64, "seq")?),

@@ -206,6 +206,22 @@ pub enum ManagerCall {
         /// Executor signature (`pose.withdraw.v1`).
         sig: Vec<u8>,
     },
+    /// `revive(cid, member, seq, stateHash, txHash, sig)`: in Crashed, a pool member that
+    /// holds the state `(seq, state_hash)` becomes the executor of the next epoch.
+    Revive {
+        /// The contract.
+        cid: ContractId,
+        /// The member taking over.
+        member: Address,
+        /// Sequence number of the state the member holds.
+        seq: Seq,
+        /// Hash of the state the member holds.
+        state_hash: Hash32,
+        /// The member's `txHash`.
+        tx_hash: Hash32,
+        /// Member signature (`pose.revive.v1`) under the crashed epoch.
+        sig: Vec<u8>,
+    },
     /// `terminate(cid, recipients, amounts, txHash, sig)`.
     Terminate {
         /// The contract.
@@ -233,6 +249,7 @@ impl ManagerCall {
             | ManagerCall::RespondMember { cid, .. }
             | ManagerCall::RemoveMember { cid, .. }
             | ManagerCall::Withdraw { cid, .. }
+            | ManagerCall::Revive { cid, .. }
             | ManagerCall::Terminate { cid, .. } => Some(*cid),
         }
     }
@@ -522,6 +539,18 @@ pub mod digest {
         onchain::respond_member_digest(&domain(d), cid, epoch, member, held, tx_hash)
     }
 
+    /// `pose.revive.v1`.
+    pub fn revive(
+        d: &Deployment,
+        cid: ContractId,
+        epoch: Epoch,
+        member: &Address,
+        held: (Seq, &Hash32),
+        tx_hash: &Hash32,
+    ) -> Hash32 {
+        onchain::revive_digest(&domain(d), cid, epoch, member, held, tx_hash)
+    }
+
     /// `pose.terminate.v1`.
     pub fn terminate(
         d: &Deployment,
@@ -620,6 +649,14 @@ mod tests {
                 tx_hash: h,
                 sig: vec![1; 65],
             },
+            ManagerCall::Revive {
+                cid,
+                member: Address([3; 20]),
+                seq: Seq(4),
+                state_hash: Hash32([5; 32]),
+                tx_hash: h,
+                sig: vec![8; 65],
+            },
         ]
     }
 
@@ -640,6 +677,10 @@ mod tests {
             sel("createContract(bytes32,(uint8,uint32,uint32,uint16))")
         );
         assert_eq!(calls[2].encode()[..4], sel("deposit(uint64)"));
+        assert_eq!(
+            calls[11].encode()[..4],
+            sel("revive(uint64,address,uint64,bytes32,bytes32,bytes)")
+        );
         assert_eq!(
             calls[9].encode()[..4],
             sel("withdraw(uint64,address,uint256,uint64,bytes32,bytes)")

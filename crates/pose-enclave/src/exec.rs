@@ -649,6 +649,9 @@ impl<P: Platform> Enclave<P> {
 
     fn drive_replica(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
         self.member_duties(cid, rep, out);
+        if rep.view.phase == Phase::Crashed {
+            self.revive(cid, rep, out);
+        }
         let me = self.me;
         let now = self.now_ms;
         let v = &rep.view;
@@ -692,6 +695,43 @@ impl<P: Platform> Enclave<P> {
         }
         self.retransmit_and_challenge(cid, rep, out);
         let _ = now;
+    }
+
+    /// In Crashed, a member that holds a state of the contract (and its secrets) asks the
+    /// manager to make it the executor of the next epoch, signing the state it holds; again
+    /// every [`RESUBMIT_MS`] while its view stays Crashed (the first member whose revival
+    /// lands wins; the others' are refused).
+    fn revive(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let me = self.me;
+        let now = self.now_ms;
+        if !rep.view.is_member(&me) || rep.secrets.is_none() {
+            return;
+        }
+        let Some(head) = rep.head.as_ref() else {
+            return;
+        };
+        if rep.revive_sent_ms.is_some_and(|t| now < t + RESUBMIT_MS) {
+            return;
+        }
+        rep.revive_sent_ms = Some(now);
+        let v = &rep.view;
+        let (seq, state_hash, tx_hash) = (head.seq, head.hash(), v.tx_hash());
+        let dg = chain::digest::revive(
+            &self.config.deployment,
+            cid,
+            v.epoch,
+            &me,
+            (seq, &state_hash),
+            &tx_hash,
+        );
+        out.submit(&ManagerCall::Revive {
+            cid,
+            member: me,
+            seq,
+            state_hash,
+            tx_hash,
+            sig: self.platform.sign(&dg),
+        });
     }
 
     fn others(rep: &Replica, me: Address) -> Vec<Address> {
@@ -873,7 +913,11 @@ impl<P: Platform> Enclave<P> {
                         sig: self.platform.sign(&dg),
                     });
                 }
+                // The manager takes a termination over its current txHash only, and pays
+                // the creator what the payouts leave: sign only over a txHash whose every
+                // transaction (a late deposit, refunded as a payout) the committed state holds.
                 if committed.terminated
+                    && committed.tx_hash == txh
                     && committed
                         .pending_payouts
                         .keys()
@@ -889,7 +933,7 @@ impl<P: Platform> Enclave<P> {
                     });
                 }
             }
-            Phase::Terminated => {}
+            Phase::Terminated | Phase::Crashed => {}
         }
     }
 

@@ -308,6 +308,8 @@ pub(crate) struct Replica {
     /// lower bound of chain time ([`Replica::chain_time_floor_secs`]) that the host can only
     /// make later, never earlier.
     pub(crate) chain_seen_ms: u64,
+    /// When this member last submitted `revive` for the crashed contract (soft state).
+    pub(crate) revive_sent_ms: Option<u64>,
 }
 
 impl Replica {
@@ -443,6 +445,7 @@ impl<P: Platform> Enclave<P> {
                     exec: None,
                     member_answer: None,
                     chain_seen_ms: e.now_ms,
+                    revive_sent_ms: None,
                 },
             );
         }
@@ -643,6 +646,7 @@ impl<P: Platform> Enclave<P> {
                 member_challenges: Default::default(),
                 withdrawn: Default::default(),
                 block_time_secs: tx.block_time_secs,
+                timeouts_in_a_row: 0,
             };
             self.replicas.insert(
                 cid,
@@ -654,6 +658,7 @@ impl<P: Platform> Enclave<P> {
                     exec: None,
                     member_answer: None,
                     chain_seen_ms: self.now_ms,
+                    revive_sent_ms: None,
                 },
             );
             out.dirty = true;
@@ -745,12 +750,29 @@ impl<P: Platform> Enclave<P> {
             }
             ManagerCall::Respond { challenge_id, .. } => {
                 v.open_challenges.remove(challenge_id);
+                v.timeouts_in_a_row = 0;
             }
             ManagerCall::TimeoutChallenge { .. } => {
                 v.epoch = Epoch(v.epoch.0 + 1);
                 if !v.pool.is_empty() {
                     v.exec_idx = (v.exec_idx + 1) % v.pool.len();
                 }
+                // As the manager: when every member in turn let a deadline pass, the contract
+                // is Crashed until a member revives it.
+                v.timeouts_in_a_row += 1;
+                if v.timeouts_in_a_row >= v.pool.len() as u64 {
+                    v.phase = Phase::Crashed;
+                }
+            }
+            ManagerCall::Revive { member, .. } => {
+                // The named member is the executor of the next epoch (the manager checked its
+                // signature and that it is in the pool).
+                if let Some(i) = v.pool.iter().position(|m| &m.address == member) {
+                    v.exec_idx = i;
+                }
+                v.epoch = Epoch(v.epoch.0 + 1);
+                v.timeouts_in_a_row = 0;
+                v.phase = Phase::Executing;
             }
             ManagerCall::ChallengeMember { member, .. } => {
                 // A challenged enclave answers from `exec::member_duties`, and again every

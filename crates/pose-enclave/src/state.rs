@@ -67,6 +67,9 @@ pub enum Phase {
     Executing,
     /// Terminated on-chain.
     Terminated,
+    /// Every member in turn let a challenge deadline pass; a member holding the state may
+    /// `revive` it (docs/protocol.md section 5).
+    Crashed,
 }
 
 /// What an enclave recorded for an executed request (the idempotency table).
@@ -330,6 +333,9 @@ pub struct View {
     pub withdrawn: BTreeSet<u64>,
     /// Time of the last transaction, in seconds.
     pub block_time_secs: u64,
+    /// Executor changes by `timeoutChallenge` since the last answer or revival; at the pool's
+    /// size the contract is Crashed.
+    pub timeouts_in_a_row: u64,
 }
 
 impl View {
@@ -361,10 +367,11 @@ impl View {
 
     /// Appends the view's canonical encoding (part of the sealed state): `code_hash`, the
     /// params (`u8`, `u32`, `u32`, `u16`), the pool (count, members), `exec_idx` (`u64`),
-    /// `epoch`, the phase (tag 0 creation, 1 executing, 2 terminated), the optional contract
+    /// `epoch`, the phase (tag 0 creation, 1 executing, 2 terminated, 3 crashed), the optional contract
     /// key, `genesis`, the log (count, then per transaction its `txHash` and its encoding with
     /// a `u32` length), the open challenges, the member challenges and the withdrawn nonces
-    /// (each a count, then the entries in increasing key order) and `block_time_secs`.
+    /// (each a count, then the entries in increasing key order), `block_time_secs` and
+    /// `timeouts_in_a_row`.
     pub(crate) fn encode_to(&self, out: &mut Vec<u8>) {
         self.code_hash.encode_to(out);
         self.params.pool_size.encode_to(out);
@@ -381,6 +388,7 @@ impl View {
             Phase::Creation => 0,
             Phase::Executing => 1,
             Phase::Terminated => 2,
+            Phase::Crashed => 3,
         });
         self.contract_key.encode_to(out);
         self.genesis.encode_to(out);
@@ -403,6 +411,7 @@ impl View {
             n.encode_to(out);
         }
         self.block_time_secs.encode_to(out);
+        self.timeouts_in_a_row.encode_to(out);
     }
 
     /// Reads a view written by [`View::encode_to`].
@@ -425,6 +434,7 @@ impl View {
             0 => Phase::Creation,
             1 => Phase::Executing,
             2 => Phase::Terminated,
+            3 => Phase::Crashed,
             tag => {
                 return Err(pose_types::DecodeError::InvalidTag {
                     what: "phase",
@@ -475,6 +485,7 @@ impl View {
             member_challenges,
             withdrawn,
             block_time_secs: u64::decode_from(r)?,
+            timeouts_in_a_row: u64::decode_from(r)?,
         })
     }
 }

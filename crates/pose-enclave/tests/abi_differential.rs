@@ -29,6 +29,7 @@ sol! {
         function removeMember(uint64 cid, address member) external;
         function withdraw(uint64 cid, address recipient, uint256 amount, uint64 nonce, bytes32 txHash, bytes sig) external;
         function terminate(uint64 cid, address[] recipients, uint256[] amounts, bytes32 txHash, bytes sig) external;
+        function revive(uint64 cid, address member, uint64 seq, bytes32 stateHash, bytes32 txHash, bytes sig) external;
     }
 }
 
@@ -140,6 +141,22 @@ fn alloy_encode(call: &ManagerCall) -> Vec<u8> {
             member: sol_addr(member),
         }
         .abi_encode(),
+        ManagerCall::Revive {
+            cid,
+            member,
+            seq,
+            state_hash,
+            tx_hash,
+            sig,
+        } => M::reviveCall {
+            cid: cid.0,
+            member: sol_addr(member),
+            seq: seq.0,
+            stateHash: b32(state_hash),
+            txHash: b32(tx_hash),
+            sig: bytes(sig),
+        }
+        .abi_encode(),
         ManagerCall::Withdraw {
             cid,
             recipient,
@@ -230,6 +247,14 @@ fn alloy_decode(calldata: &[u8]) -> Option<ManagerCall> {
         Calls::removeMember(c) => ManagerCall::RemoveMember {
             cid: ContractId(c.cid),
             member: addr(c.member),
+        },
+        Calls::revive(c) => ManagerCall::Revive {
+            cid: ContractId(c.cid),
+            member: addr(c.member),
+            seq: Seq(c.seq),
+            state_hash: hash(c.stateHash),
+            tx_hash: hash(c.txHash),
+            sig: c.sig.to_vec(),
         },
         Calls::withdraw(c) => ManagerCall::Withdraw {
             cid: ContractId(c.cid),
@@ -362,6 +387,24 @@ fn any_call() -> impl Strategy<Value = ManagerCall> {
             }),
         (any_cid(), any_address())
             .prop_map(|(cid, member)| ManagerCall::RemoveMember { cid, member }),
+        (
+            any_cid(),
+            any_address(),
+            any::<u64>(),
+            any_hash(),
+            any_hash(),
+            any_bytes()
+        )
+            .prop_map(|(cid, member, seq, state_hash, tx_hash, sig)| {
+                ManagerCall::Revive {
+                    cid,
+                    member,
+                    seq: Seq(seq),
+                    state_hash,
+                    tx_hash,
+                    sig,
+                }
+            }),
         (
             any_cid(),
             any_address(),

@@ -37,6 +37,9 @@ pub enum Revert {
     /// The signed `txHash` is not one the chain produced for this contract.
     #[error("unknown txHash")]
     UnknownTxHash,
+    /// The signed `txHash` is not the contract's current one (termination).
+    #[error("stale txHash")]
+    StaleTxHash,
     /// The signed epoch is not the current one.
     #[error("wrong epoch")]
     WrongEpoch,
@@ -46,6 +49,9 @@ pub enum Revert {
     /// Deadline not reached.
     #[error("deadline not reached")]
     TooEarly,
+    /// A sequence number below the last one answered on-chain.
+    #[error("stale sequence number")]
+    StaleSeq,
     /// Payout nonce already used.
     #[error("nonce used")]
     NonceUsed,
@@ -113,6 +119,10 @@ pub struct ContractRec {
     pub used_nonces: BTreeSet<u64>,
     /// Contract input key.
     pub contract_key: Option<[u8; 32]>,
+    /// Executor changes by timeout since the last answer or revival (Crashed at pool size).
+    pub timeouts_in_a_row: u64,
+    /// Sequence number of the last state answered on-chain.
+    pub last_seq: u64,
     /// Transaction log.
     pub log: Vec<ChainTx>,
 }
@@ -136,6 +146,8 @@ pub struct ModelChain {
     pub block: u64,
     /// Registered enclaves in registration order.
     pub registered: Vec<Member>,
+    /// The operator of each registered enclave: a pool holds at most one enclave per operator.
+    pub operators: BTreeMap<Address, Address>,
     /// Enclaves removed from a pool for not answering a member challenge: never drawn again
     /// (their operator must register a new enclave).
     pub inactive: BTreeSet<Address>,
@@ -172,6 +184,7 @@ impl ModelChain {
             now_ms: 0,
             block: 1,
             registered: Vec::new(),
+            operators: BTreeMap::new(),
             inactive: BTreeSet::new(),
             contracts: BTreeMap::new(),
             next_cid: 1,
@@ -205,8 +218,15 @@ impl ModelChain {
         self.real_sigs = true;
     }
 
-    /// `registerEnclave(attestation)`.
+    /// `registerEnclave(attestation)` by the enclave itself as its operator (the simulator's
+    /// enclaves each have their own operator).
     pub fn register(&mut self, m: Member) -> Result<(), Revert> {
+        let operator = m.address;
+        self.register_by(operator, m)
+    }
+
+    /// `registerEnclave(attestation)` sent by `operator`.
+    pub fn register_by(&mut self, operator: Address, m: Member) -> Result<(), Revert> {
         let d = attestation_digest(&self.config, &m);
         if !self.ok_sig(&self.config.vendor, &d, &m.attestation) {
             return Err(Revert::BadAttestation);
@@ -214,6 +234,7 @@ impl ModelChain {
         if self.registered.iter().any(|r| r.address == m.address) {
             return Err(Revert::AlreadyRegistered);
         }
+        self.operators.insert(m.address, operator);
         self.registered.push(m);
         Ok(())
     }
@@ -226,8 +247,21 @@ impl ModelChain {
         self.dictated_draw = Some(addresses);
     }
 
-    /// Draws up to `n` registered enclaves not in `exclude`, from chain randomness and `cid`
-    /// (or as dictated).
+    fn operator_of(&self, enclave: &Address) -> Option<Address> {
+        self.operators.get(enclave).copied()
+    }
+
+    /// Operators with at least one enclave that can be drawn.
+    fn active_operators(&self) -> BTreeSet<Address> {
+        self.registered
+            .iter()
+            .filter(|m| !self.inactive.contains(&m.address))
+            .filter_map(|m| self.operator_of(&m.address))
+            .collect()
+    }
+
+    /// Draws up to `n` registered, active enclaves whose operators have no enclave in
+    /// `exclude` nor among those drawn before, from chain randomness and `cid` (or as dictated).
     fn draw(&mut self, cid: ContractId, salt: u64, n: usize, exclude: &[Member]) -> Vec<Member> {
         if let Some(addresses) = self.dictated_draw.take() {
             return addresses
@@ -235,6 +269,10 @@ impl ModelChain {
                 .filter_map(|a| self.registered.iter().find(|m| m.address == *a).cloned())
                 .collect();
         }
+        let mut taken: BTreeSet<Address> = exclude
+            .iter()
+            .filter_map(|m| self.operator_of(&m.address))
+            .collect();
         let mut cands: Vec<Member> = self
             .registered
             .iter()
@@ -244,7 +282,14 @@ impl ModelChain {
             .collect();
         let mut out = Vec::new();
         let mut i = 0u64;
-        while out.len() < n && !cands.is_empty() {
+        loop {
+            cands.retain(|m| {
+                self.operator_of(&m.address)
+                    .is_some_and(|o| !taken.contains(&o))
+            });
+            if out.len() >= n || cands.is_empty() {
+                break;
+            }
             let h = Sha256::new()
                 .chain_update(self.randao)
                 .chain_update(cid.0.to_be_bytes())
@@ -253,7 +298,11 @@ impl ModelChain {
                 .finalize();
             let r = u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]));
             let k = (r % cands.len() as u64) as usize;
-            out.push(cands.remove(k));
+            let m = cands.remove(k);
+            if let Some(o) = self.operator_of(&m.address) {
+                taken.insert(o);
+            }
+            out.push(m);
             i += 1;
         }
         out
@@ -271,7 +320,8 @@ impl ModelChain {
         if let ManagerCall::CreateContract { code_hash, params } = &call {
             let cid = ContractId(self.next_cid);
             let n = params.pool_size as usize;
-            if n == 0 || n > self.registered.len() {
+            // A pool needs as many operators with an active enclave as it has members.
+            if n == 0 || n > self.active_operators().len() {
                 return Err(Revert::PoolSize(params.pool_size));
             }
             self.next_cid += 1;
@@ -294,6 +344,8 @@ impl ModelChain {
                 member_challenges: BTreeMap::new(),
                 used_nonces: BTreeSet::new(),
                 contract_key: None,
+                timeouts_in_a_row: 0,
+                last_seq: 0,
                 log: Vec::new(),
             };
             self.contracts.insert(cid, rec);
@@ -405,6 +457,9 @@ impl ModelChain {
                 if !c.known.contains(tx_hash) {
                     return Err(Revert::UnknownTxHash);
                 }
+                if seq.0 < c.last_seq {
+                    return Err(Revert::StaleSeq);
+                }
                 let dg = digest::respond(
                     &d,
                     cid,
@@ -423,6 +478,8 @@ impl ModelChain {
                     ch.open = false;
                     ch.reply = Some(reply.clone());
                 }
+                c.last_seq = seq.0;
+                c.timeouts_in_a_row = 0;
             }
             ManagerCall::TimeoutChallenge { challenge_id, .. } => {
                 if c.phase != Phase::Executing || !c.challenges.values().any(|x| x.open) {
@@ -444,6 +501,50 @@ impl ModelChain {
                 if !c.pool.is_empty() {
                     c.exec_idx = (c.exec_idx + 1) % c.pool.len();
                 }
+                let rp = u64::from(c.params.response_period_secs);
+                for ch in c.challenges.values_mut().filter(|x| x.open) {
+                    ch.deadline_secs = now + rp;
+                    ch.extensions = 0;
+                }
+                // As the manager: when every member in turn let a deadline pass, the
+                // contract is Crashed until a member revives it.
+                c.timeouts_in_a_row += 1;
+                if c.timeouts_in_a_row >= c.pool.len() as u64 {
+                    c.phase = Phase::Crashed;
+                }
+            }
+            ManagerCall::Revive {
+                member,
+                seq,
+                state_hash,
+                tx_hash,
+                sig,
+                ..
+            } => {
+                if c.phase != Phase::Crashed {
+                    return Err(Revert::WrongPhase);
+                }
+                let i = c
+                    .pool
+                    .iter()
+                    .position(|m| m.address == *member)
+                    .ok_or(Revert::NotMember)?;
+                if !c.known.contains(tx_hash) {
+                    return Err(Revert::UnknownTxHash);
+                }
+                if seq.0 < c.last_seq {
+                    return Err(Revert::StaleSeq);
+                }
+                let dg = digest::revive(&d, cid, c.epoch, member, (*seq, state_hash), tx_hash);
+                if !ok(member, &dg, sig) {
+                    return Err(Revert::BadSignature);
+                }
+                // The member is the executor of a new epoch; open challenges restart.
+                c.exec_idx = i;
+                c.epoch = Epoch(c.epoch.0 + 1);
+                c.epoch_start_secs = now;
+                c.timeouts_in_a_row = 0;
+                c.phase = Phase::Executing;
                 let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     ch.deadline_secs = now + rp;
@@ -476,8 +577,8 @@ impl ModelChain {
                 let dl = now + u64::from(c.params.member_response_period_secs);
                 c.member_challenges.insert(*member, dl);
                 // An executor challenge waits while the executor replaces a silent member,
-                // at most pool size - 1 times per challenge.
-                let max_ext = c.pool.len().saturating_sub(1) as u32;
+                // at most pool size - 1 times per challenge (the creation parameter).
+                let max_ext = u32::from(c.params.pool_size.saturating_sub(1));
                 let rp = u64::from(c.params.response_period_secs);
                 for ch in c.challenges.values_mut().filter(|x| x.open) {
                     if ch.extensions < max_ext {
@@ -573,8 +674,10 @@ impl ModelChain {
                 if c.phase != Phase::Executing {
                     return Err(Revert::WrongPhase);
                 }
-                if !c.known.contains(tx_hash) {
-                    return Err(Revert::UnknownTxHash);
+                // As the manager: only over the current txHash, so a deposit after the
+                // executor signed makes it fail instead of going to the creator.
+                if *tx_hash != c.tx_hash {
+                    return Err(Revert::StaleTxHash);
                 }
                 let total: u128 = payouts.iter().map(|p: &PayoutLine| p.amount_wei).sum();
                 if total > c.balance_wei {

@@ -17,8 +17,12 @@
 //!   challengeMember, terminate) sign over the current epoch, so a stale-epoch signature is a
 //!   signature failure on-chain and `WrongEpoch` in the model: both count as "signature class".
 //! - Challenge ids: the manager numbers challenges from 1, the model from 0; the test maps them.
+//! - Operators: every enclave is registered by an operator account; by default each by its
+//!   own, [`Pair::register_by`] lets several share one (a pool takes one enclave per operator).
 
+use pose_chain::alloy::network::TransactionBuilder;
 use pose_chain::alloy::primitives::{Bytes, U256};
+use pose_chain::alloy::rpc::types::TransactionRequest;
 use pose_chain::alloy::signers::local::PrivateKeySigner;
 use pose_chain::anvil::{spawn_anvil, AnvilInstance};
 use pose_chain::EventFollower;
@@ -51,8 +55,10 @@ fn model_kind(r: &Revert) -> &'static str {
         Revert::WrongPhase => "WrongPhase",
         Revert::BadSignature | Revert::WrongEpoch => "Signature",
         Revert::UnknownTxHash => "UnknownTxHash",
+        Revert::StaleTxHash => "StaleTxHash",
         Revert::NoChallenge => "NoChallenge",
         Revert::TooEarly => "TooEarly",
+        Revert::StaleSeq => "StaleSeq",
         Revert::NonceUsed => "NonceUsed",
         Revert::BalanceShort => "BalanceShort",
         Revert::NotMember => "NotMember",
@@ -85,8 +91,10 @@ fn sol_kind(e: &ChainError, register: bool) -> &'static str {
         | E::NotMemberSignature(_)
         | E::NotPoolMemberSignature(_) => "Signature",
         E::UnknownTxHash(_) => "UnknownTxHash",
+        E::StaleTxHash(_) => "StaleTxHash",
         E::ChallengeNotOpen(_) => "NoChallenge",
         E::TooEarly(_) => "TooEarly",
+        E::StaleSeq(_) => "StaleSeq",
         E::NonceUsed(_) => "NonceUsed",
         E::InsufficientBalance(_) => "BalanceShort",
         E::NotPoolMember(_)
@@ -102,6 +110,7 @@ fn phase_of(p: u8) -> Option<Phase> {
     match p {
         1 => Some(Phase::Creation),
         2 | 3 => Some(Phase::Executing),
+        4 => Some(Phase::Crashed),
         5 => Some(Phase::Terminated),
         _ => None,
     }
@@ -117,6 +126,8 @@ struct Pair {
     dom: Deployment,
     keys: Vec<SigningKey>,
     members: Vec<Member>,
+    /// The operator of each registered enclave.
+    operators: std::collections::BTreeMap<Address, Address>,
     removed: Vec<Address>,
     rng: ChaCha20Rng,
     seq: u64,
@@ -166,6 +177,7 @@ impl Pair {
             dom,
             keys: Vec::new(),
             members: Vec::new(),
+            operators: Default::default(),
             removed: Vec::new(),
             rng,
             seq: 0,
@@ -207,8 +219,25 @@ impl Pair {
         );
     }
 
-    /// Registers a fresh enclave on both; `forged` signs the attestation with a wrong key.
+    /// A fresh, funded operator account.
+    async fn operator(&mut self) -> ManagerClient {
+        let key = PrivateKeySigner::random();
+        self.chain
+            .anvil_set_balance(key.address(), U256::from(100 * ONE_ETH))
+            .await
+            .expect("anvil_setBalance");
+        self.chain.with_signer(key).expect("client")
+    }
+
+    /// Registers a fresh enclave on both, by a fresh operator; `forged` signs the attestation
+    /// with a wrong key.
     async fn register(&mut self, forged: bool) -> Outcome {
+        let operator = self.operator().await;
+        self.register_by(&operator, forged).await
+    }
+
+    /// Registers a fresh enclave on both, sent by `operator`.
+    async fn register_by(&mut self, operator: &ManagerClient, forged: bool) -> Outcome {
         let key = SigningKey::random(&mut self.rng);
         let mut enc = [0u8; 32];
         self.rng.fill_bytes(&mut enc);
@@ -224,7 +253,7 @@ impl Pair {
             enc_key: enc,
             attestation: sig.0.to_vec(),
         };
-        let out = self.register_member(member.clone()).await;
+        let out = self.register_member_by(operator, member.clone()).await;
         if out.is_none() {
             self.keys.push(key);
             self.members.push(member);
@@ -233,9 +262,14 @@ impl Pair {
     }
 
     async fn register_member(&mut self, member: Member) -> Outcome {
+        let operator = self.operator().await;
+        self.register_member_by(&operator, member).await
+    }
+
+    async fn register_member_by(&mut self, operator: &ManagerClient, member: Member) -> Outcome {
         self.note(format!("register {:?}", member.address));
-        let sol = self
-            .chain
+        let op = addr(operator.sender());
+        let sol = operator
             .register_enclave(
                 to_b256(self.measurement),
                 to_address(member.address),
@@ -245,8 +279,16 @@ impl Pair {
             .await
             .err()
             .map(|e| sol_kind(&e, true));
-        let model = self.model.register(member).err().map(|r| model_kind(&r));
+        let address = member.address;
+        let model = self
+            .model
+            .register_by(op, member)
+            .err()
+            .map(|r| model_kind(&r));
         self.check("registerEnclave", sol, model);
+        if sol.is_none() {
+            self.operators.insert(address, op);
+        }
         sol
     }
 
@@ -356,6 +398,11 @@ impl Pair {
         }
         for (i, a) in pool.iter().enumerate() {
             assert!(!pool[..i].contains(a), "duplicate pool member {a:?}");
+            let op = self.operators.get(a);
+            assert!(
+                !pool[..i].iter().any(|b| self.operators.get(b) == op),
+                "two members of operator {op:?} in pool {pool:?}"
+            );
             assert!(
                 self.members.iter().any(|m| m.address == *a),
                 "pool member {a:?} is not registered"
@@ -619,6 +666,43 @@ impl Pair {
         self.apply("respondMember", cid, sol, call, 0, before).await
     }
 
+    /// `revive` for `member`, signed by `signer`, holding a state at `seq`.
+    async fn revive(
+        &mut self,
+        cid: ContractId,
+        member: Address,
+        signer: Address,
+        seq: u64,
+    ) -> Outcome {
+        let k = self.key(signer).clone();
+        let epoch = self.model_epoch(cid);
+        let before = (self.chain_tx(cid).await, self.model_tx(cid));
+        let held = (Seq(seq), Hash32([0x7e; 32]));
+        let sd = digest::revive(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.0);
+        let md = digest::revive(&self.dom, cid, epoch, &member, (held.0, &held.1), &before.1);
+        let call = |tx_hash, sig: Vec<u8>| ManagerCall::Revive {
+            cid,
+            member,
+            seq: held.0,
+            state_hash: held.1,
+            tx_hash,
+            sig,
+        };
+        // The enclave's own calldata, as its host submits it.
+        let calldata = call(before.0, k.sign_digest(&sd).0.to_vec()).encode();
+        let sol = self
+            .chain
+            .submit(
+                TransactionRequest::default()
+                    .with_to(self.chain.manager())
+                    .with_input(calldata),
+            )
+            .await
+            .map(|_| ());
+        let model_call = call(before.1, k.sign_digest(&md).0.to_vec());
+        self.apply("revive", cid, sol, model_call, 0, before).await
+    }
+
     async fn remove_member(&mut self, cid: ContractId, member: Address) -> Outcome {
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
         let old_len = self.pool(cid).await.len();
@@ -690,10 +774,21 @@ impl Pair {
     }
 
     async fn terminate(&mut self, cid: ContractId, payouts: &[(Address, u128)]) -> Outcome {
+        self.terminate_over(cid, payouts, None).await
+    }
+
+    /// Terminates with a signature over `over` (chain, model) instead of the current txHash.
+    async fn terminate_over(
+        &mut self,
+        cid: ContractId,
+        payouts: &[(Address, u128)],
+        over: Option<(Hash32, Hash32)>,
+    ) -> Outcome {
         let ex = addr(self.chain.executor_of(cid).await.unwrap_or_default());
         let k = self.key(ex).clone();
         let epoch = self.model_epoch(cid);
         let before = (self.chain_tx(cid).await, self.model_tx(cid));
+        let signed = over.unwrap_or(before);
         let lines: Vec<PayoutLine> = payouts
             .iter()
             .map(|(to, w)| PayoutLine {
@@ -702,17 +797,17 @@ impl Pair {
             })
             .collect();
         let sl: Vec<(Address, Amount)> = payouts.iter().map(|(a, w)| (*a, Amount(*w))).collect();
-        let sd = digest::terminate(&self.dom, cid, epoch, &lines, &before.0);
-        let md = digest::terminate(&self.dom, cid, epoch, &lines, &before.1);
+        let sd = digest::terminate(&self.dom, cid, epoch, &lines, &signed.0);
+        let md = digest::terminate(&self.dom, cid, epoch, &lines, &signed.1);
         let sol = self
             .chain
-            .terminate(cid, &sl, before.0, &k.sign_digest(&sd))
+            .terminate(cid, &sl, signed.0, &k.sign_digest(&sd))
             .await
             .map(|_| ());
         let call = ManagerCall::Terminate {
             cid,
             payouts: lines,
-            tx_hash: before.1,
+            tx_hash: signed.1,
             sig: k.sign_digest(&md).0.to_vec(),
         };
         self.apply("terminate", cid, sol, call, 0, before).await
@@ -1067,4 +1162,175 @@ async fn the_feed_hashes_to_the_managers_tx_hash_and_every_altered_fact_does_not
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen, ["challenge", "created", "none", "replaced", "shrunk"]);
+}
+
+/// The rules against a hostile operator (docs/protocol.md 5 and 6.6), on both sides: a member
+/// challenge extends open user challenges, a member suspended in one pool must be challenged
+/// in another before its removal, a recipient that refuses coins does not block a withdrawal.
+#[tokio::test]
+async fn hostile_operator_rules_agree() {
+    let mut p = Pair::new(2).await;
+    for _ in 0..3 {
+        assert_eq!(p.register(false).await, OK);
+    }
+    let (out, a) = p.create(POOL).await;
+    assert_eq!(out, OK);
+    let (out, b) = p.create(POOL).await;
+    assert_eq!(out, OK);
+    assert_eq!(p.complete(a, false).await, OK);
+    assert_eq!(p.complete(b, false).await, OK);
+    assert_eq!(p.deposit(a, 3 * ONE_ETH).await, OK);
+
+    // A member challenge extends an open user challenge past its own deadline.
+    let (out, id) = p.challenge(a).await;
+    assert_eq!(out, OK);
+    p.increase_time(100).await;
+    let ex_a = addr(p.chain.executor_of(a).await.expect("executor"));
+    let ex_b = addr(p.chain.executor_of(b).await.expect("executor"));
+    let victim = *p
+        .pool(a)
+        .await
+        .iter()
+        .find(|m| **m != ex_a && **m != ex_b)
+        .expect("three members, two executors");
+    assert_eq!(p.challenge_member(a, victim).await, OK);
+    p.increase_time(u64::from(RESPONSE_SECS) - 100 + 5).await;
+    assert_eq!(p.timeout(a, id).await, Some("TooEarly"));
+    assert_eq!(p.remove_member(a, victim).await, OK);
+    assert_eq!(p.respond(a, id, None, 0).await, OK);
+
+    // Suspended in pool a, the victim is still a member of pool b: challenged first there.
+    assert_eq!(p.remove_member(b, victim).await, Some("NotMember"));
+    assert_eq!(p.challenge_member(b, victim).await, OK);
+    p.increase_time(u64::from(MEMBER_SECS) + 5).await;
+    assert_eq!(p.remove_member(b, victim).await, OK);
+
+    // A recipient that refuses coins (the manager has no receive function): the withdrawal
+    // passes, its amount is credited to `claimable`.
+    let refuser = addr(p.chain.manager());
+    assert_eq!(p.withdraw(a, refuser, ONE_ETH, 1, false).await, OK);
+    assert_eq!(
+        p.withdraw(a, refuser, ONE_ETH, 1, false).await,
+        Some("NonceUsed")
+    );
+
+    // A termination signed before a deposit is refused; signed again, it passes.
+    let signed = (p.chain_tx(a).await, p.model_tx(a));
+    assert_eq!(p.deposit(a, ONE_ETH).await, OK);
+    assert_eq!(
+        p.terminate_over(a, &[], Some(signed)).await,
+        Some("StaleTxHash")
+    );
+    assert_eq!(p.terminate(a, &[]).await, OK);
+}
+
+/// Crashed after every member let a deadline pass; a pool member holding a state at least as
+/// new as the last answered one revives the contract as executor of a new epoch.
+#[tokio::test]
+async fn crash_and_revive_agree() {
+    let mut p = Pair::new(4).await;
+    for _ in 0..3 {
+        assert_eq!(p.register(false).await, OK);
+    }
+    let (out, cid) = p.create(2).await;
+    assert_eq!(out, OK);
+    assert_eq!(p.complete(cid, false).await, OK);
+    let pool = p.pool(cid).await;
+    let outsider = p
+        .members
+        .iter()
+        .map(|m| m.address)
+        .find(|a| !pool.contains(a))
+        .expect("three registered, two in the pool");
+    let (_, first) = p.challenge(cid).await;
+    assert_eq!(p.respond(cid, first, None, 0).await, OK);
+    let answered = p.seq;
+    let (_, id) = p.challenge(cid).await;
+    assert_eq!(
+        p.revive(cid, pool[1], pool[1], answered).await,
+        Some("WrongPhase")
+    );
+    p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
+    assert_eq!(p.timeout(cid, id).await, OK);
+    p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
+    assert_eq!(p.timeout(cid, id).await, OK);
+    // Crashed (compared by `apply`): nothing moves but a revival.
+    assert_eq!(p.deposit(cid, ONE_ETH).await, Some("WrongPhase"));
+    assert_eq!(p.timeout(cid, id).await, Some("WrongPhase"));
+    assert_eq!(p.challenge_member(cid, pool[1]).await, Some("WrongPhase"));
+    assert_eq!(
+        p.revive(cid, outsider, outsider, answered).await,
+        Some("NotMember")
+    );
+    assert_eq!(
+        p.revive(cid, pool[1], pool[1], answered - 1).await,
+        Some("StaleSeq")
+    );
+    assert_eq!(
+        p.revive(cid, pool[1], pool[0], answered).await,
+        Some("Signature")
+    );
+    assert_eq!(p.revive(cid, pool[1], pool[1], answered).await, OK);
+    assert_eq!(
+        p.revive(cid, pool[0], pool[0], answered).await,
+        Some("WrongPhase")
+    );
+    // The revived executor has a full response period, then answers.
+    assert_eq!(p.timeout(cid, id).await, Some("TooEarly"));
+    assert_eq!(p.respond(cid, id, None, 0).await, OK);
+    assert_eq!(p.deposit(cid, ONE_ETH).await, OK);
+}
+
+/// One member per operator: a pool needs that many operators, a replacement never comes from
+/// an operator already in the pool (the removed member's included), else the pool shrinks.
+#[tokio::test]
+async fn one_member_per_operator_agrees() {
+    let mut p = Pair::new(3).await;
+    let big = p.operator().await;
+    for _ in 0..4 {
+        assert_eq!(p.register_by(&big, false).await, OK);
+    }
+    assert_eq!(p.register(false).await, OK);
+    // Five enclaves, two operators.
+    let (out, _) = p.create(POOL).await;
+    assert_eq!(out, Some("PoolSize"));
+    assert_eq!(p.register(false).await, OK);
+    let (out, cid) = p.create(POOL).await;
+    assert_eq!(out, OK);
+    assert_eq!(p.complete(cid, false).await, OK);
+    // Every operator has a member in the pool: the big operator's member is not replaced by
+    // one of its other three enclaves, the pool shrinks.
+    let big_op = addr(big.sender());
+    let big_member = *p
+        .pool(cid)
+        .await
+        .iter()
+        .find(|m| p.operators.get(m) == Some(&big_op))
+        .expect("the big operator has a member");
+    if big_member == addr(p.chain.executor_of(cid).await.expect("executor")) {
+        // The executor cannot be challenged: move the role on first.
+        let (out, id) = p.challenge(cid).await;
+        assert_eq!(out, OK);
+        p.increase_time(u64::from(RESPONSE_SECS) + 5).await;
+        assert_eq!(p.timeout(cid, id).await, OK);
+        assert_eq!(p.respond(cid, id, None, 0).await, OK);
+    }
+    assert_eq!(p.challenge_member(cid, big_member).await, OK);
+    p.increase_time(u64::from(MEMBER_SECS) + 5).await;
+    assert_eq!(p.remove_member(cid, big_member).await, OK);
+    assert_eq!(p.pool(cid).await.len(), 2);
+    // Now the big operator has no member: the next replacement may be one of its enclaves, or
+    // the new operator's.
+    assert_eq!(p.register(false).await, OK);
+    let ex = addr(p.chain.executor_of(cid).await.expect("executor"));
+    let other = *p
+        .pool(cid)
+        .await
+        .iter()
+        .find(|m| **m != ex)
+        .expect("two members");
+    assert_eq!(p.challenge_member(cid, other).await, OK);
+    p.increase_time(u64::from(MEMBER_SECS) + 5).await;
+    assert_eq!(p.remove_member(cid, other).await, OK);
+    assert_eq!(p.pool(cid).await.len(), 2);
 }

@@ -5,6 +5,7 @@
 //! alloy's ABI encoding.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
@@ -40,10 +41,12 @@ pub struct Env {
     pub anvil: Arc<AnvilInstance>,
     pub url: String,
     pub chain_id: u64,
-    /// Deployer and owner of the manager; also the operator of every enclave `register` adds.
+    /// Deployer and owner of the manager.
     pub owner: ManagerClient,
     pub vendor: EKey,
     pub measurement: B256,
+    /// The operator of every enclave registered through this `Env`, by enclave address.
+    operators: Mutex<BTreeMap<Address, ManagerClient>>,
 }
 
 pub fn params(pool_size: u8) -> PoseManager::Params {
@@ -83,6 +86,7 @@ impl Env {
             owner,
             vendor,
             measurement,
+            operators: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -102,20 +106,45 @@ impl Env {
         sign(&self.vendor, d)
     }
 
-    /// Registers `n` fresh enclaves (operated by the owner); returns their keys.
+    /// Registers `n` fresh enclaves, each by its own fresh operator (a pool takes at most
+    /// one enclave per operator); returns their keys.
     pub async fn register(&self, n: usize) -> Vec<EKey> {
+        let mut keys = Vec::new();
+        for _ in 0..n {
+            let operator = self.user().await;
+            keys.extend(self.register_as(&operator, 1).await);
+        }
+        keys
+    }
+
+    /// Registers `n` fresh enclaves operated by `operator`; returns their keys.
+    pub async fn register_as(&self, operator: &ManagerClient, n: usize) -> Vec<EKey> {
         let mut keys = Vec::new();
         for _ in 0..n {
             let key = EKey::random();
             let enc = rb256();
             let sig = self.attest(self.measurement, key.address(), enc);
-            self.owner
+            operator
                 .register_enclave(self.measurement, key.address(), enc, sig)
                 .await
                 .expect("register");
+            self.operators
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.address(), operator.clone());
             keys.push(key);
         }
         keys
+    }
+
+    /// The operator (a client signing as it) of an enclave registered through this `Env`.
+    pub fn operator_of(&self, enclave: Address) -> ManagerClient {
+        self.operators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&enclave)
+            .cloned()
+            .expect("the enclave was registered through this Env")
     }
 
     /// Creates a contract with `pool_size` members from `registered` and completes its
@@ -364,6 +393,31 @@ pub mod oracle {
         )
     }
 
+    pub fn revive(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        held: (u64, B256),
+        tx: B256,
+    ) -> B256 {
+        keccak256(
+            (
+                tag("pose.revive.v1"),
+                U256::from(chain),
+                mgr,
+                cid,
+                epoch,
+                member,
+                held.0,
+                held.1,
+                tx,
+            )
+                .abi_encode(),
+        )
+    }
+
     pub fn payouts(recipients: &[Address], amounts: &[U256]) -> B256 {
         keccak256((recipients.to_vec(), amounts.to_vec()).abi_encode_params())
     }
@@ -562,6 +616,26 @@ pub mod digest {
         tx: B256,
     ) -> B256 {
         let d = oc::respond_member_digest(
+            &dom(chain, mgr),
+            ContractId(cid),
+            Epoch(epoch),
+            &from_address(member),
+            (Seq(held.0), &from_b256(held.1)),
+            &from_b256(tx),
+        );
+        B256::from(d.0)
+    }
+
+    pub fn revive(
+        chain: u64,
+        mgr: Address,
+        cid: u64,
+        epoch: u64,
+        member: Address,
+        held: (u64, B256),
+        tx: B256,
+    ) -> B256 {
+        let d = oc::revive_digest(
             &dom(chain, mgr),
             ContractId(cid),
             Epoch(epoch),
