@@ -820,7 +820,7 @@ async fn tx_hash_chain_is_replayable_from_events() {
     // Two members' enclaves are deregistered and removed at once: the fourth enclave replaces
     // the first; for the second none is left and the pool shrinks.
     for member in [&pool[1], &pool[2]] {
-        env.owner
+        env.operator_of(member.address())
             .send(
                 &PoseManager::deregisterEnclaveCall {
                     enclave: member.address(),

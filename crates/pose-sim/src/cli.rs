@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use crate::{parse_bug, run_seed, Failure, Outcome, RunOptions};
+use crate::{parse_bug, run_seed, Adversary, Failure, Outcome, RunOptions, BUGS};
 
 /// Options of a simulator run.
 #[derive(Args, Debug, Clone)]
@@ -39,40 +39,113 @@ pub struct SimArgs {
     /// accept-stale-seal.
     #[arg(long)]
     pub bug: Option<String>,
+    /// Force this many contracts (else 1 or 2, drawn from the seed; 1 when --pool or
+    /// --silent is given).
+    #[arg(long)]
+    pub contracts: Option<usize>,
+    /// Hosts never lie to their enclave about the chain (no invented, dropped, duplicated,
+    /// reordered or altered chain transactions).
+    #[arg(long)]
+    pub no_forge_chain: bool,
+    /// Hosts never drop the submissions their enclave asks for (beyond the network's drop
+    /// rate during the faults).
+    #[arg(long)]
+    pub no_drop_submissions: bool,
+    /// A member whose host tampers with its off-chain messages (but relays its chain view and
+    /// submissions) may be removed without failing the run.
+    #[arg(long)]
+    pub lenient_removals: bool,
 }
 
-fn report_failure(o: &Outcome, replay: &str) -> i32 {
+impl SimArgs {
+    /// The run options these arguments ask for (`Err` with a usage message).
+    pub fn options(&self) -> Result<RunOptions, String> {
+        let mut opts = RunOptions {
+            trace: self.trace,
+            silent_members: self.silent,
+            pool_size: self.pool,
+            tampering_members: self.tampering,
+            contracts: self.contracts,
+            adversary: Adversary {
+                forge_chain: !self.no_forge_chain,
+                drop_submissions: !self.no_drop_submissions,
+            },
+            lenient_removals: self.lenient_removals,
+            ..RunOptions::default()
+        };
+        if let Some(name) = &self.bug {
+            let Some(bug) = parse_bug(name) else {
+                return Err(format!("unknown bug `{name}`; see --help for the names"));
+            };
+            if !cfg!(feature = "bug-injection") {
+                return Err(
+                    "--bug needs a build with `--features bug-injection` (pose-sim)".into(),
+                );
+            }
+            opts.bug = Some(bug);
+        }
+        Ok(opts)
+    }
+}
+
+/// The command that replays `seed` under `opts` exactly (with a trace): `prefix` (e.g.
+/// `pose sim`), then every option the run forced, then `--seed N --trace`.
+pub fn replay_command(prefix: &str, seed: u64, opts: &RunOptions) -> String {
+    let mut c = prefix.to_string();
+    let mut arg = |s: String| {
+        c.push(' ');
+        c.push_str(&s);
+    };
+    if let Some(n) = opts.pool_size {
+        arg(format!("--pool {n}"));
+    }
+    if let Some(n) = opts.silent_members {
+        arg(format!("--silent {n}"));
+    }
+    if let Some(n) = opts.tampering_members {
+        arg(format!("--tampering {n}"));
+    }
+    if let Some(n) = opts.contracts {
+        arg(format!("--contracts {n}"));
+    }
+    if let Some(b) = opts.bug {
+        let name = BUGS.iter().find(|(_, x)| *x == b).map_or("?", |(n, _)| *n);
+        arg(format!("--bug {name}"));
+    }
+    if !opts.adversary.forge_chain {
+        arg("--no-forge-chain".into());
+    }
+    if !opts.adversary.drop_submissions {
+        arg("--no-drop-submissions".into());
+    }
+    if opts.lenient_removals {
+        arg("--lenient-removals".into());
+    }
+    arg(format!("--seed {seed} --trace"));
+    c
+}
+
+fn report_failure(o: &Outcome, opts: &RunOptions, replay: &str) -> i32 {
     let (code, what) = match &o.failure {
         Some(Failure::Correctness(m)) => (1, format!("correctness: {m}")),
         Some(Failure::Liveness(m)) => (2, format!("liveness: {m}")),
         None => return 0,
     };
     eprintln!("FAILED seed {}: {what}", o.seed);
-    eprintln!("replay: {replay} --seed {} --trace", o.seed);
+    eprintln!("replay: {}", replay_command(replay, o.seed, opts));
     code
 }
 
 /// Runs the simulator as `args` say; returns the process exit code. `replay` is the command
 /// prefix printed for replaying a failed seed (e.g. `pose sim`).
 pub fn run(args: &SimArgs, replay: &str) -> i32 {
-    let mut opts = RunOptions {
-        trace: args.trace,
-        silent_members: args.silent,
-        pool_size: args.pool,
-        tampering_members: args.tampering,
-        ..RunOptions::default()
-    };
-    if let Some(name) = &args.bug {
-        let Some(bug) = parse_bug(name) else {
-            eprintln!("unknown bug `{name}`; see --help for the names");
-            return 64;
-        };
-        if !cfg!(feature = "bug-injection") {
-            eprintln!("--bug needs a build with `--features bug-injection` (pose-sim)");
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(m) => {
+            eprintln!("{m}");
             return 64;
         }
-        opts.bug = Some(bug);
-    }
+    };
     if let Some(s) = args.seed {
         println!("seed {s}");
         let o = run_seed(s, &opts);
@@ -81,7 +154,7 @@ pub fn run(args: &SimArgs, replay: &str) -> i32 {
                 s,
                 &RunOptions {
                     trace: false,
-                    ..opts
+                    ..opts.clone()
                 },
             );
             if again.events_hash != o.events_hash {
@@ -94,7 +167,7 @@ pub fn run(args: &SimArgs, replay: &str) -> i32 {
             println!("deterministic: event hash {:016x} twice", o.events_hash);
         }
         println!(
-            "seed {s}: {} contracts, largest pool {} silent {} epochs {} answered {} worst answer after healing {:.1} s (bound {:.1} s), simulated {:.1} s",
+            "seed {s}: {} contracts, largest pool {} silent {} epochs {} answered {} worst answer after healing {:.1} s (bound {:.1} s), simulated {:.1} s, event hash {:016x}",
             o.contracts,
             o.pool_size,
             o.silent,
@@ -102,9 +175,11 @@ pub fn run(args: &SimArgs, replay: &str) -> i32 {
             o.answered,
             o.worst_answer_ms as f64 / 1000.0,
             o.bound_ms as f64 / 1000.0,
-            o.sim_ms as f64 / 1000.0
+            o.sim_ms as f64 / 1000.0,
+            o.events_hash
         );
-        return report_failure(&o, replay);
+        println!("replay: {}", replay_command(replay, s, &opts));
+        return report_failure(&o, &opts, replay);
     }
     let Some(n) = args.seeds else {
         eprintln!("say --seeds N to run N seeds, or --seed N to replay one (see --help)");
@@ -117,7 +192,7 @@ pub fn run(args: &SimArgs, replay: &str) -> i32 {
     let mut answered = 0usize;
     for (done, s) in (start..start + n).enumerate() {
         let o = run_seed(s, &opts);
-        let code = report_failure(&o, replay);
+        let code = report_failure(&o, &opts, replay);
         if code != 0 {
             return code;
         }

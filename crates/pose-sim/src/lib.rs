@@ -18,7 +18,7 @@ pub mod model;
 pub mod rng;
 pub mod world;
 
-pub use world::{run_seed, Failure, Outcome, RunOptions};
+pub use world::{run_seed, Adversary, Failure, Outcome, RunOptions};
 
 /// Every injectable bug with its command-line name.
 pub const BUGS: &[(&str, pose_enclave::Bug)] = &[

@@ -20,5 +20,11 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    std::process::exit(run(&cli.args, "cargo run -p pose-sim --release --"));
+    // The replay line names the build that reproduces the run.
+    let prefix = if cfg!(feature = "bug-injection") {
+        "cargo run -p pose-sim --release --features bug-injection --"
+    } else {
+        "cargo run -p pose-sim --release --"
+    };
+    std::process::exit(run(&cli.args, prefix));
 }

@@ -111,6 +111,8 @@ pub struct ContractRec {
     pub deposited_wei: u128,
     /// All payouts ever.
     pub paid_wei: u128,
+    /// What a termination left of the balance, credited to the creator outside the contract.
+    pub forfeited_wei: u128,
     /// Challenges by id.
     pub challenges: BTreeMap<u64, Challenge>,
     /// Open member challenges: member -> deadline.
@@ -340,6 +342,7 @@ impl ModelChain {
                 balance_wei: 0,
                 deposited_wei: 0,
                 paid_wei: 0,
+                forfeited_wei: 0,
                 challenges: BTreeMap::new(),
                 member_challenges: BTreeMap::new(),
                 used_nonces: BTreeSet::new(),
@@ -695,6 +698,7 @@ impl ModelChain {
                 }
                 // As the manager: the remainder is credited to the creator outside the
                 // contract (not counted as a signed payout here), the balance is emptied.
+                c.forfeited_wei += c.balance_wei;
                 c.balance_wei = 0;
                 c.phase = Phase::Terminated;
             }

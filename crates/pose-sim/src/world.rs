@@ -17,6 +17,9 @@ use crate::ideal::{self, Hardware, Identity, SharedHardware, SharedRegistry, Sim
 use crate::model::ModelChain;
 use crate::rng::Rng;
 
+mod checks;
+mod hostile;
+
 /// Every private input carries this prefix; no byte leaving an enclave may contain it.
 pub const MARKER: &[u8] = b"@@PRIVATE-MARKER@@";
 
@@ -29,8 +32,40 @@ pub const CHALLENGE_AFTER_MS: u64 = 6_000;
 /// How long an executor waits for a member's acknowledgement before challenging it (ms).
 pub const ACK_TIMEOUT_MS: u64 = 3_000;
 
+/// The parts of the hostile operator (A4: the operator controls everything that reaches its
+/// enclave) beyond the faulty network, each of which a run can switch off. All are on by
+/// default; [`Adversary::none`] gives the runs of the simulator before these parts existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adversary {
+    /// Some hosts lie to their own enclave about the chain from healing on: they invent,
+    /// drop, duplicate, reorder and alter chain transactions (`--no-forge-chain` turns it off).
+    pub forge_chain: bool,
+    /// Some hosts drop the submissions their enclave asks for, for a while or for good
+    /// (`--no-drop-submissions`).
+    pub drop_submissions: bool,
+}
+
+impl Default for Adversary {
+    fn default() -> Self {
+        Self {
+            forge_chain: true,
+            drop_submissions: true,
+        }
+    }
+}
+
+impl Adversary {
+    /// Every part off.
+    pub fn none() -> Self {
+        Self {
+            forge_chain: false,
+            drop_submissions: false,
+        }
+    }
+}
+
 /// What a run is asked to do.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// Print one line per event.
     pub trace: bool,
@@ -47,6 +82,12 @@ pub struct RunOptions {
     /// Force this many contracts (else 1 or 2, drawn from the seed; 1 when the pool size or
     /// the silent members are forced).
     pub contracts: Option<usize>,
+    /// The parts of the hostile operator that are on.
+    pub adversary: Adversary,
+    /// Members with a tampering host (which relays their chain view and submissions but
+    /// corrupts their off-chain messages) may be removed without failing the run: the
+    /// honest-member invariant then covers fully honest hosts only (`--lenient-removals`).
+    pub lenient_removals: bool,
 }
 
 /// The kind of a failed check.
@@ -191,6 +232,8 @@ pub struct World {
     answered: usize,
     members_ever: BTreeSet<Address>,
     trace_buf: String,
+    /// The hostile parts of the hosts beyond the network (module `hostile`).
+    hostile: hostile::Hosts,
 }
 
 fn fnv(h: &mut u64, bytes: &[u8]) {
@@ -303,6 +346,7 @@ impl World {
             .unwrap_or_else(|| rng.below((pool_size - silent_wanted) as u64) as usize)
             .min(pool_size - 1 - silent_wanted);
         let net_rng = rng.fork(3);
+        let hostile = hostile::Hosts::new(seed, opts.adversary);
         let mut w = World {
             seed,
             opts,
@@ -345,6 +389,7 @@ impl World {
             answered: 0,
             members_ever: BTreeSet::new(),
             trace_buf: String::new(),
+            hostile,
         };
         w.bound_ms = w.liveness_bound_ms();
         w
@@ -413,6 +458,7 @@ impl World {
             }
         }
         let safety_ms = self.rng.range(15_000, 40_000);
+        self.trace_draws();
         let hard_stop_ms = 60_000 + safety_ms + self.bound_ms + 60_000;
         while self.failure.is_none() && self.now_ms < hard_stop_ms {
             self.now_ms += STEP_MS;
@@ -436,6 +482,7 @@ impl World {
             self.fault_step();
             self.deliver_packets();
             self.feed_chain();
+            self.forge_step();
             if self.now_ms.is_multiple_of(pose_enclave::TICK_MS) {
                 for i in 0..self.nodes.len() {
                     if self.node_up(i) {
@@ -514,6 +561,7 @@ impl World {
             self.faults.partition = Some((from, to, side));
         }
         self.trace(|| "contract executing; faults on".into());
+        self.hostile_at_faults();
     }
 
     /// At healing, up to `silent_wanted` members of each pool go silent for good, then up to
@@ -622,6 +670,7 @@ impl World {
             }
         }
         self.silence_members();
+        self.hostile_at_healing();
         self.trace(|| "healed: network and hosts honest from now on".into());
     }
 
@@ -1211,7 +1260,10 @@ impl World {
                         break;
                     }
                     self.nodes[i].cursor.insert(cid, cur as u64 + 1);
-                    self.deliver(i, Event::Chain(tx.encode()), false);
+                    if !self.host_feeds(i, tx) {
+                        self.nodes[i].cursor.insert(cid, cur as u64);
+                        break;
+                    }
                     if !self.node_up(i) {
                         break;
                     }
@@ -1313,6 +1365,10 @@ impl World {
                     if self.faulty_phase && self.net_rng.chance(self.faults.drop) {
                         continue;
                     }
+                    if self.host_drops_submission(i) {
+                        self.trace(|| format!("node {i}: host drops a submission"));
+                        continue;
+                    }
                     let Ok(call) = ManagerCall::decode(&calldata) else {
                         self.fail(Failure::Correctness(
                             "enclave submitted bad calldata".into(),
@@ -1326,6 +1382,7 @@ impl World {
                 Action::Send { to, mut bytes } => {
                     self.privacy_scan(i, "message", &bytes);
                     self.observe(&bytes);
+                    self.note_sent(i, &bytes);
                     if self.nodes[i].tampers && !bytes.is_empty() {
                         let k = bytes.len() / 2;
                         bytes[k] ^= 1;
@@ -1492,7 +1549,11 @@ impl World {
             let Some((head, he)) = e.head(cid) else {
                 continue;
             };
-            max_decided = max_decided.max(head.payouts_decided_wei);
+            // A forging host's enclave computes on the chain it was shown, not the chain's.
+            let forged = self.hostile.forges(i);
+            if !forged {
+                max_decided = max_decided.max(head.payouts_decided_wei);
+            }
             let key = (he, head.seq, head.chain_pos);
             if self.head_seen.get(&(i, cid)) == Some(&key) {
                 continue;
@@ -1518,7 +1579,7 @@ impl World {
                 .get(head.chain_pos as usize)
                 .copied()
                 .unwrap_or(u128::MAX);
-            if head.deposits_credited_wei != expect {
+            if head.deposits_credited_wei != expect && !forged {
                 problems.push(format!(
                     "conservation: node {i} seq {} credited {} but the chain took {expect}",
                     head.seq.0, head.deposits_credited_wei
@@ -1561,6 +1622,9 @@ impl World {
                 return;
             }
         }
+        self.check_receipts_held();
+        self.check_money();
+        self.check_honest_not_removed();
     }
 }
 

