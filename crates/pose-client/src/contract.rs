@@ -18,10 +18,11 @@ use pose_chain::alloy::primitives::{Bytes, B256, U256};
 use pose_chain::{from_address, from_b256, to_address, ChainError, ManagerClient, PoseManager};
 use pose_crypto::aead::seal_to;
 use pose_crypto::{AeadKey, OsRng, RngCore, SigningKey};
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, EncPublicKey, Hash32, SignatureBytes};
 
 use crate::transport::{Transport, TransportError};
-use crate::wire::{Deploy, Message, Reply, Request, RequestKind};
+use crate::wire::{Deploy, Message, Reply, Request, RequestKind, SealedInput};
 
 /// Phases of a contract on the manager (docs/protocol.md section 5).
 pub mod phase {
@@ -514,7 +515,9 @@ fn finish(output: Vec<u8>, receipt: Reply) -> Result<Answer, ClientError> {
 }
 
 /// A signed request from `user` carrying `input` sealed to the contract key `key` under a fresh
-/// reply key and a random nonce; returns it with the reply key that opens its answer.
+/// reply key and a random nonce; returns it with the reply key that opens its answer. The
+/// sealed plaintext binds the request's `cid`, `user`, `nonce` and `kind`
+/// ([`SealedInput`]), so the body is worthless in any other request.
 pub fn build_request(
     user: &SigningKey,
     cid: ContractId,
@@ -525,14 +528,22 @@ pub fn build_request(
     let mut rng = OsRng;
     let mut reply_key = [0u8; 32];
     rng.fill_bytes(&mut reply_key);
-    let mut plain = reply_key.to_vec();
-    plain.extend_from_slice(input);
+    let nonce = rng.next_u64();
+    let plain = SealedInput {
+        cid,
+        user: user.address(),
+        nonce,
+        kind,
+        reply_key,
+        input: input.to_vec(),
+    }
+    .to_bytes();
     let body = seal_to(key, b"pose.box.v1", &plain, &mut rng)
         .map_err(|e| ClientError::Invalid(format!("the contract key is unusable: {e}")))?;
     let mut req = Request {
         cid,
         user: user.address(),
-        nonce: rng.next_u64(),
+        nonce,
         kind,
         body,
         sig: Vec::new(),

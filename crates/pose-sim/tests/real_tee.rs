@@ -13,12 +13,13 @@ use pose_crypto::sig::{self, SigningKey};
 use pose_enclave::chain::Params;
 use pose_enclave::{
     Action, Config, Deploy, Deployment, Enclave, Event, ManagerCall, Member, Message, Phase,
-    Platform, Reply, Request, RequestKind, SealError, TeePlatform,
+    Platform, Reply, Request, RequestKind, SealError, SealedInput, TeePlatform,
 };
 use pose_runtime::{ContractEngine, WasmtimeEngine};
 use pose_sim::bank::{bank_code_hash, BankEngine, BANK_CODE};
 use pose_sim::model::ModelChain;
 use pose_tee::{ManualClock, Randomness, SoftwarePlatform, SoftwareTee, Tee, Vendor};
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, EncPublicKey, SignatureBytes};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -226,8 +227,15 @@ fn request_with(
         .contract_key
         .expect("creation completed");
     let reply_key = [nonce as u8 + 100; 32];
-    let mut plain = reply_key.to_vec();
-    plain.extend_from_slice(input);
+    let plain = SealedInput {
+        cid: CID,
+        user: user.address(),
+        nonce,
+        kind,
+        reply_key,
+        input: input.to_vec(),
+    }
+    .to_bytes();
     let body = seal_to(&EncPublicKey(key), b"pose.box.v1", &plain, rng).expect("sealed box");
     let mut req = Request {
         cid: CID,
