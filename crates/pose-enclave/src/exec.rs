@@ -9,7 +9,10 @@ use pose_types::codec::Decode;
 use pose_types::{Address, ContractId, DecodeError, Epoch, Hash32, Seq};
 
 use crate::chain::{self, ManagerCall, PayoutLine};
-use crate::limits::{BATCH_REQUESTS_MAX, CALL_FUEL_MAX, PIPELINE_UPDATES_MAX, QUEUE_REQUESTS_MAX};
+use crate::limits::{
+    BATCH_REQUESTS_MAX, CALL_FUEL_MAX, CALL_OUTPUT_BYTES_MAX, PIPELINE_UPDATES_MAX,
+    QUEUE_REQUESTS_MAX,
+};
 use crate::state::{AppState, Phase, Record, Secrets};
 use crate::wire::{
     sha256, Ack, Deploy, Message, Reply, Request, RequestKind, SealedInput, Update, UpdateKind,
@@ -221,6 +224,7 @@ impl<P: Platform> Enclave<P> {
                     block_time_secs: committed.block_time_secs,
                     random: [0; 32],
                     fuel_limit: CALL_FUEL_MAX,
+                    output_bytes_max: None,
                 };
                 let code_hash = rep.view.code_hash;
                 let output =
@@ -570,6 +574,7 @@ impl<P: Platform> Enclave<P> {
                 block_time_secs: first.block_time_secs,
                 random: sha256(&[&random_seed, b"init"]).0,
                 fuel_limit: CALL_FUEL_MAX,
+                output_bytes_max: None,
             };
             e.engine
                 .execute(
@@ -1098,6 +1103,7 @@ impl<P: Platform> Enclave<P> {
             block_time_secs: new.block_time_secs,
             random,
             fuel_limit: CALL_FUEL_MAX,
+            output_bytes_max: Some(CALL_OUTPUT_BYTES_MAX),
         };
         let output =
             match self
