@@ -417,7 +417,7 @@ impl PoseClient {
             while waited.elapsed() < self.options.poll * 4 {
                 let Ok(inbox) = self
                     .transport
-                    .fetch_mailbox(&url, self.user.address(), self.options.poll)
+                    .fetch_mailbox(&url, executor, &self.user, self.options.poll)
                     .await
                 else {
                     tokio::time::sleep(self.options.poll).await;

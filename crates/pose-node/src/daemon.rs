@@ -205,6 +205,8 @@ pub async fn run_until(
         mailboxes: mailboxes.clone(),
         metrics: metrics.clone(),
         status: status.clone(),
+        enclave,
+        fetch_times: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
