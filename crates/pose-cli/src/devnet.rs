@@ -304,6 +304,7 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
                 .map(|(_, u)| u.clone())
                 .collect(),
             test_tamper_relayed: false,
+            test_censor_user: None,
         };
         let path = node_dir.join("node.toml");
         std::fs::write(&path, config.to_toml())

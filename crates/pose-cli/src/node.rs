@@ -25,6 +25,9 @@ pub struct NodeArgs {
     /// Test only: sets `test_tamper_relayed` (the node corrupts what it relays).
     #[arg(long, hide = true)]
     pub test_tamper_relayed: bool,
+    /// Test only: sets `test_censor_user` (the node drops the user's requests and replies).
+    #[arg(long, hide = true)]
+    pub test_censor_user: Option<String>,
 }
 
 /// Starts structured logs on stderr (one line per event, with fields).
@@ -50,6 +53,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     config.test_tamper_relayed |= args.test_tamper_relayed;
+    if args.test_censor_user.is_some() {
+        config.test_censor_user = args.test_censor_user;
+    }
     config.check()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime

@@ -67,6 +67,7 @@ async fn registers_once_stops_on_request_and_resumes_the_same_enclave() {
         vendor_key: Some(format!("0x{}", hex::encode(*vendor.to_bytes()))),
         peers: Vec::new(),
         test_tamper_relayed: false,
+        test_censor_user: None,
     };
     config.check().unwrap();
 
