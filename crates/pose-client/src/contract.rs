@@ -135,6 +135,11 @@ pub enum Progress {
         /// The challenge id.
         challenge_id: u64,
     },
+    /// The executor answered the challenge on-chain, and the answer is the call's.
+    AnsweredOnChain {
+        /// The challenge id.
+        challenge_id: u64,
+    },
     /// The executor's deadline passed: the next pool member executes now.
     ExecutorChanged {
         /// The new epoch.
@@ -394,7 +399,7 @@ impl PoseClient {
         let (req, reply_key) = self.build(cid, kind, &key, input)?;
         let bytes = Message::Request(req.clone()).encode();
         let start = tokio::time::Instant::now();
-        let mut challenge: Option<u64> = None;
+        let mut challenge: Option<Challenge> = None;
         let mut last_epoch = self.chain.contract(cid).await?.epoch;
         let mut reported: Option<Address> = None;
         loop {
@@ -439,6 +444,17 @@ impl PoseClient {
             }
             if kind == RequestKind::Call && start.elapsed() > self.options.challenge_after {
                 self.escalate(cid, &req, &mut challenge).await?;
+                if let Some(ch) = &challenge {
+                    if let Some((output, r)) = self
+                        .onchain_answer(cid, ch, &req, &reply_key, &pool)
+                        .await?
+                    {
+                        self.report(Progress::AnsweredOnChain {
+                            challenge_id: ch.id,
+                        });
+                        return finish(output, r);
+                    }
+                }
                 let c = self.chain.contract(cid).await?;
                 if c.epoch != last_epoch {
                     last_epoch = c.epoch;
@@ -461,20 +477,24 @@ impl PoseClient {
     }
 
     /// Forces the request on-chain once, and moves the executor on when its deadline passed.
+    /// The challenge carries the bare request ([`Request::encode`], not the message envelope):
+    /// that is what the executor decodes and executes.
     async fn escalate(
         &self,
         cid: ContractId,
         req: &Request,
-        challenge: &mut Option<u64>,
+        challenge: &mut Option<Challenge>,
     ) -> Result<(), ClientError> {
-        let id = match *challenge {
-            Some(id) => id,
+        let id = match challenge {
+            Some(ch) => ch.id,
             None => {
                 self.report(Progress::Submitting("challenge"));
-                let encoded = Message::Request(req.clone()).encode();
-                let (id, _) = self.chain.challenge(cid, Bytes::from(encoded)).await?;
+                let (id, receipt) = self.chain.challenge(cid, Bytes::from(req.encode())).await?;
                 self.report(Progress::Challenged { challenge_id: id });
-                *challenge = Some(id);
+                *challenge = Some(Challenge {
+                    id,
+                    block: receipt.block_number.unwrap_or_default(),
+                });
                 id
             }
         };
@@ -506,6 +526,40 @@ impl PoseClient {
             }
         }
         Ok(())
+    }
+}
+
+/// A challenge this client opened: its id and the block it was opened in (its answer comes
+/// later).
+#[derive(Clone, Copy, Debug)]
+struct Challenge {
+    id: u64,
+    block: u64,
+}
+
+impl PoseClient {
+    /// The executor's on-chain answer to challenge `ch` (the `encryptedOutput` of the
+    /// manager's `ChallengeAnswered` event, an encoded `Message::Reply`), checked like an
+    /// off-chain reply ([`open_reply`]) and opened; `None` while there is no answer that
+    /// checks (unanswered, or answered with an empty output for a request the executor found
+    /// invalid).
+    async fn onchain_answer(
+        &self,
+        cid: ContractId,
+        ch: &Challenge,
+        req: &Request,
+        reply_key: &AeadKey,
+        pool: &[Address],
+    ) -> Result<Option<(Vec<u8>, Reply)>, ClientError> {
+        for answer in self.chain.challenge_answers(cid, ch.id, ch.block).await? {
+            let Ok(Message::Reply(r)) = Message::decode(&answer.encryptedOutput) else {
+                continue;
+            };
+            if let Some(output) = open_reply(req, reply_key, pool, &r) {
+                return Ok(Some((output, r)));
+            }
+        }
+        Ok(None)
     }
 }
 
