@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pose_types::wire::{Ack, Deploy, Message, Reply, Request, Update};
+use pose_types::wire::{Ack, Deploy, Message, Reply, Request, SealedInput, Update};
 use pose_types::{Decode, Encode};
 
 fn check<T: Decode + Encode>(data: &[u8]) {
@@ -21,4 +21,6 @@ fuzz_target!(|data: &[u8]| {
     check::<Update>(data);
     check::<Ack>(data);
     check::<Deploy>(data);
+    // The plaintext of a request's sealed body.
+    check::<SealedInput>(data);
 });

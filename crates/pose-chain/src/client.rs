@@ -6,7 +6,7 @@ use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, Bytes, TxHash, B256, U256};
 use alloy::providers::ext::AnvilApi;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{BlockNumberOrTag, TransactionReceipt, TransactionRequest};
+use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
 use pose_crypto::onchain::Domain;
@@ -576,6 +576,29 @@ impl ManagerClient {
     /// The contract's pool, executor rotation order.
     pub async fn pool(&self, cid: ContractId) -> Result<Vec<Address>, ChainError> {
         self.read(&PoseManager::getPoolCall { cid: cid.0 }).await
+    }
+
+    /// The manager's `ChallengeAnswered` events for challenge `challenge_id` of `cid` in
+    /// blocks from `from_block` on (an answer closes the challenge, so there is at most one).
+    /// Its `encryptedOutput` is the executor's encoded reply.
+    pub async fn challenge_answers(
+        &self,
+        cid: ContractId,
+        challenge_id: u64,
+        from_block: u64,
+    ) -> Result<Vec<PoseManager::ChallengeAnswered>, ChainError> {
+        let filter = Filter::new()
+            .address(self.manager())
+            .event_signature(PoseManager::ChallengeAnswered::SIGNATURE_HASH)
+            .topic1(B256::from(U256::from(cid.0)))
+            .topic2(B256::from(U256::from(challenge_id)))
+            .from_block(from_block);
+        let logs = self.provider().get_logs(&filter).await?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| PoseManager::ChallengeAnswered::decode_log(&log.inner).ok())
+            .map(|log| log.data)
+            .collect())
     }
 
     /// The executor of the contract's current epoch.

@@ -168,6 +168,9 @@ pub fn print_progress(p: &Progress) {
         Progress::Challenged { challenge_id } => println!(
             "  no receipt in time: request forced on-chain (challenge {challenge_id}); waiting for the answer ..."
         ),
+        Progress::AnsweredOnChain { challenge_id } => {
+            println!("  the executor answered challenge {challenge_id} on-chain")
+        }
         Progress::ExecutorChanged { epoch, executor } => {
             println!("  executor changed: epoch {epoch}, executor {executor}")
         }

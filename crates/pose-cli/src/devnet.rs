@@ -305,6 +305,7 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
                 .collect(),
             test_tamper_relayed: false,
             test_forge_remove_members: false,
+            test_censor_user: None,
         };
         let path = node_dir.join("node.toml");
         std::fs::write(&path, config.to_toml())

@@ -28,6 +28,9 @@ pub struct NodeArgs {
     /// Test only: sets `test_forge_remove_members` (the node invents chain transactions).
     #[arg(long, hide = true)]
     pub test_forge_remove_members: bool,
+    /// Test only: sets `test_censor_user` (the node drops the user's requests and replies).
+    #[arg(long, hide = true)]
+    pub test_censor_user: Option<String>,
 }
 
 /// Starts structured logs on stderr (one line per event, with fields).
@@ -54,6 +57,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     config.test_tamper_relayed |= args.test_tamper_relayed;
     config.test_forge_remove_members |= args.test_forge_remove_members;
+    if args.test_censor_user.is_some() {
+        config.test_censor_user = args.test_censor_user;
+    }
     config.check()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime

@@ -625,3 +625,60 @@ fn a_receipt_built_on_invented_chain_transactions_is_refused() {
         assert_eq!(balance_of(&a, cid, a.address()).await, 970);
     });
 }
+
+/// A node that censors a user (the test-only switch: it drops every off-chain request of the
+/// user before its enclave sees it, and tells the user it was accepted) cannot deny the user
+/// its call: the user's client forces the request on-chain, the executor's enclave learns it
+/// from the chain, executes it and answers with `respond`, and the client takes the answer
+/// from the chain (checked like an off-chain receipt). The call applies exactly once.
+#[test]
+fn a_censored_user_is_answered_through_the_chain() {
+    let net = devnet(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = net.user().await;
+        let b = net.another_user().await;
+        let cid = funded_escrow(&a, params(3, 60, 10)).await;
+        let executor = from_address(a.chain().executor_of(cid).await.unwrap());
+        let censored = a.address().to_string();
+        let (_censoring, _) = net
+            .restart_node(executor, &["--test-censor-user", &censored])
+            .await;
+
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let client = {
+            let seen = seen.clone();
+            a.clone()
+                .with_options(ClientOptions {
+                    poll: Duration::from_millis(300),
+                    challenge_after: Duration::from_secs(8),
+                    give_up_after: Duration::from_secs(120),
+                    creation_timeout: Duration::from_secs(120),
+                })
+                .with_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        };
+        let answer = client
+            .call(cid, &op(1, &[&b.address().0, &u128_le(100)]))
+            .await
+            .expect("the censored user's call is answered through the chain");
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.iter()
+                .any(|p| matches!(p, Progress::AnsweredOnChain { .. })),
+            "the answer came from the chain: {seen:?}"
+        );
+        assert!(
+            !seen
+                .iter()
+                .any(|p| matches!(p, Progress::ExecutorChanged { .. })),
+            "the censoring node's enclave answered itself: {seen:?}"
+        );
+        assert_eq!(answer.receipt.executor, executor);
+        assert_eq!(a.chain().contract(cid).await.unwrap().epoch, 0);
+        // The transfer's output is empty (token-escrow answers a transfer with nothing).
+        assert!(answer.output.is_empty(), "{:?}", answer.output);
+        // Applied exactly once (b reads both balances: a's own queries are censored too).
+        assert_eq!(balance_of(&b, cid, b.address()).await, 100);
+        assert_eq!(balance_of(&b, cid, a.address()).await, 900);
+    });
+}

@@ -18,10 +18,11 @@ use pose_chain::alloy::primitives::{Bytes, B256, U256};
 use pose_chain::{from_address, from_b256, to_address, ChainError, ManagerClient, PoseManager};
 use pose_crypto::aead::seal_to;
 use pose_crypto::{AeadKey, OsRng, RngCore, SigningKey};
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, EncPublicKey, Hash32, SignatureBytes};
 
 use crate::transport::{Transport, TransportError};
-use crate::wire::{Deploy, Message, Reply, Request, RequestKind};
+use crate::wire::{Deploy, Message, Reply, Request, RequestKind, SealedInput};
 
 /// Phases of a contract on the manager (docs/protocol.md section 5).
 pub mod phase {
@@ -150,6 +151,11 @@ pub enum Progress {
     },
     /// No receipt in time: the request was forced on-chain.
     Challenged {
+        /// The challenge id.
+        challenge_id: u64,
+    },
+    /// The executor answered the challenge on-chain, and the answer is the call's.
+    AnsweredOnChain {
         /// The challenge id.
         challenge_id: u64,
     },
@@ -448,7 +454,7 @@ impl PoseClient {
         let (req, reply_key) = self.build(cid, kind, &key, input)?;
         let bytes = Message::Request(req.clone()).encode();
         let start = tokio::time::Instant::now();
-        let mut challenge: Option<u64> = None;
+        let mut challenge: Option<Challenge> = None;
         let mut last_epoch = self.chain.contract(cid).await?.epoch;
         let mut reported: Option<Address> = None;
         let mut refused: Option<Reply> = None;
@@ -472,7 +478,7 @@ impl PoseClient {
             while waited.elapsed() < self.options.poll * 4 {
                 let Ok(inbox) = self
                     .transport
-                    .fetch_mailbox(&url, self.user.address(), self.options.poll)
+                    .fetch_mailbox(&url, executor, &self.user, self.options.poll)
                     .await
                 else {
                     tokio::time::sleep(self.options.poll).await;
@@ -510,6 +516,17 @@ impl PoseClient {
             }
             if kind == RequestKind::Call && start.elapsed() > self.options.challenge_after {
                 self.escalate(cid, &req, &mut challenge).await?;
+                if let Some(ch) = &challenge {
+                    if let Some((output, r)) = self
+                        .onchain_answer(cid, ch, &req, &reply_key, &pool)
+                        .await?
+                    {
+                        self.report(Progress::AnsweredOnChain {
+                            challenge_id: ch.id,
+                        });
+                        return finish(output, r);
+                    }
+                }
                 let c = self.chain.contract(cid).await?;
                 if c.epoch != last_epoch {
                     last_epoch = c.epoch;
@@ -532,20 +549,24 @@ impl PoseClient {
     }
 
     /// Forces the request on-chain once, and moves the executor on when its deadline passed.
+    /// The challenge carries the bare request ([`Request::encode`], not the message envelope):
+    /// that is what the executor decodes and executes.
     async fn escalate(
         &self,
         cid: ContractId,
         req: &Request,
-        challenge: &mut Option<u64>,
+        challenge: &mut Option<Challenge>,
     ) -> Result<(), ClientError> {
-        let id = match *challenge {
-            Some(id) => id,
+        let id = match challenge {
+            Some(ch) => ch.id,
             None => {
                 self.report(Progress::Submitting("challenge"));
-                let encoded = Message::Request(req.clone()).encode();
-                let (id, _) = self.chain.challenge(cid, Bytes::from(encoded)).await?;
+                let (id, receipt) = self.chain.challenge(cid, Bytes::from(req.encode())).await?;
                 self.report(Progress::Challenged { challenge_id: id });
-                *challenge = Some(id);
+                *challenge = Some(Challenge {
+                    id,
+                    block: receipt.block_number.unwrap_or_default(),
+                });
                 id
             }
         };
@@ -580,13 +601,49 @@ impl PoseClient {
     }
 }
 
+/// A challenge this client opened: its id and the block it was opened in (its answer comes
+/// later).
+#[derive(Clone, Copy, Debug)]
+struct Challenge {
+    id: u64,
+    block: u64,
+}
+
+impl PoseClient {
+    /// The executor's on-chain answer to challenge `ch` (the `encryptedOutput` of the
+    /// manager's `ChallengeAnswered` event, an encoded `Message::Reply`), checked like an
+    /// off-chain reply ([`open_reply`]) and opened; `None` while there is no answer that
+    /// checks (unanswered, or answered with an empty output for a request the executor found
+    /// invalid).
+    async fn onchain_answer(
+        &self,
+        cid: ContractId,
+        ch: &Challenge,
+        req: &Request,
+        reply_key: &AeadKey,
+        pool: &[Address],
+    ) -> Result<Option<(Vec<u8>, Reply)>, ClientError> {
+        for answer in self.chain.challenge_answers(cid, ch.id, ch.block).await? {
+            let Ok(Message::Reply(r)) = Message::decode(&answer.encryptedOutput) else {
+                continue;
+            };
+            if let Some(output) = open_reply(req, reply_key, pool, &r) {
+                return Ok(Some((output, r)));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// An output starting with the contract SDK's error marker is the contract's refusal.
 fn finish(output: Vec<u8>, receipt: Reply) -> Result<Answer, ClientError> {
     Ok(Answer { output, receipt })
 }
 
 /// A signed request from `user` carrying `input` sealed to the contract key `key` under a fresh
-/// reply key and a random nonce; returns it with the reply key that opens its answer.
+/// reply key and a random nonce; returns it with the reply key that opens its answer. The
+/// sealed plaintext binds the request's `cid`, `user`, `nonce` and `kind`
+/// ([`SealedInput`]), so the body is worthless in any other request.
 pub fn build_request(
     user: &SigningKey,
     cid: ContractId,
@@ -597,14 +654,22 @@ pub fn build_request(
     let mut rng = OsRng;
     let mut reply_key = [0u8; 32];
     rng.fill_bytes(&mut reply_key);
-    let mut plain = reply_key.to_vec();
-    plain.extend_from_slice(input);
+    let nonce = rng.next_u64();
+    let plain = SealedInput {
+        cid,
+        user: user.address(),
+        nonce,
+        kind,
+        reply_key,
+        input: input.to_vec(),
+    }
+    .to_bytes();
     let body = seal_to(key, b"pose.box.v1", &plain, &mut rng)
         .map_err(|e| ClientError::Invalid(format!("the contract key is unusable: {e}")))?;
     let mut req = Request {
         cid,
         user: user.address(),
-        nonce: rng.next_u64(),
+        nonce,
         kind,
         body,
         sig: Vec::new(),

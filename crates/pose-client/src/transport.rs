@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use pose_crypto::SigningKey;
 use pose_types::codec::{BoundedBytes, BoundedVec, Decode};
 use pose_types::limits::MESSAGE_BYTES_MAX;
-use pose_types::Address;
+use pose_types::wire::sha256;
+use pose_types::{Address, Hash32};
 
 /// Route for posting one message.
 pub const ROUTE_MESSAGES: &str = "/v1/messages";
@@ -15,6 +17,25 @@ pub const ROUTE_MAILBOX: &str = "/v1/mailbox";
 pub const ROUTE_STATUS: &str = "/v1/status";
 /// Most messages one mailbox fetch returns.
 pub const MAILBOX_BATCH_MAX: usize = 64;
+
+/// Domain string of a mailbox fetch signature.
+pub const MAILBOX_FETCH_DOMAIN: &[u8] = b"pose.mailbox-fetch.v1";
+/// How far a signed mailbox fetch's time may be from the node's clock, in milliseconds.
+pub const MAILBOX_FETCH_WINDOW_MS: u64 = 60_000;
+
+/// The digest a user signs to fetch (and so empty) its mailbox at the node hosting
+/// `node_enclave`: `sha256("pose.mailbox-fetch.v1" || node_enclave (20) || user (20) ||
+/// time_ms (u64, big-endian))`. The enclave address binds the signature to one node; the
+/// time, which the node requires to be recent and to grow with every fetch of the user, makes
+/// a captured signature useless for a second fetch (docs/protocol.md section 6.3).
+pub fn mailbox_fetch_digest(node_enclave: Address, user: Address, time_ms: u64) -> Hash32 {
+    sha256(&[
+        MAILBOX_FETCH_DOMAIN,
+        &node_enclave.0,
+        &user.0,
+        &time_ms.to_be_bytes(),
+    ])
+}
 
 /// A list of messages as the mailbox route returns it.
 pub type MailboxBatch = BoundedVec<BoundedBytes<MESSAGE_BYTES_MAX>, MAILBOX_BATCH_MAX>;
@@ -114,19 +135,29 @@ impl Transport {
         })
     }
 
-    /// Fetches the messages queued for `user` at the node, waiting up to `wait` for the first.
+    /// Fetches the messages queued for `user` at the node hosting `node_enclave`, waiting up
+    /// to `wait` for the first. The fetch is signed by `user` ([`mailbox_fetch_digest`] over
+    /// the current time), so only the user can empty its mailbox.
     pub async fn fetch_mailbox(
         &self,
         base_url: &str,
-        user: Address,
+        node_enclave: Address,
+        user: &SigningKey,
         wait: Duration,
     ) -> Result<Vec<Vec<u8>>, TransportError> {
         let url = base_url.trim_end_matches('/').to_owned();
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let address = user.address();
+        let sig = user.sign_digest(&mailbox_fetch_digest(node_enclave, address, time_ms));
         let response = self
             .http
             .get(format!(
-                "{url}{ROUTE_MAILBOX}/{user}?wait_ms={}",
-                wait.as_millis()
+                "{url}{ROUTE_MAILBOX}/{address}?wait_ms={}&time_ms={time_ms}&sig=0x{}",
+                wait.as_millis(),
+                hex::encode(sig.0)
             ))
             .send()
             .await
@@ -137,9 +168,13 @@ impl Transport {
         if !response.status().is_success() {
             let status = response.status();
             let reason = error_text(response).await;
-            return Err(TransportError::BadAnswer {
-                url,
-                reason: format!("HTTP {status}: {reason}"),
+            return Err(match status.as_u16() {
+                401 | 403 => TransportError::Rejected { url, reason },
+                503 => TransportError::Busy { url, reason },
+                _ => TransportError::BadAnswer {
+                    url,
+                    reason: format!("HTTP {status}: {reason}"),
+                },
             });
         }
         let body = response

@@ -5,14 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use pose_runtime::{CallEnv, Entry};
-use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
+use pose_types::codec::Decode;
+use pose_types::{Address, ContractId, DecodeError, Epoch, Hash32, Seq};
 
 use crate::chain::{self, ManagerCall, PayoutLine};
 use crate::limits::{
-    BATCH_REQUESTS_MAX, CALL_FUEL_MAX, INPUT_BYTES_MAX, PIPELINE_UPDATES_MAX, QUEUE_REQUESTS_MAX,
+    BATCH_REQUESTS_MAX, CALL_FUEL_MAX, CALL_OUTPUT_BYTES_MAX, PIPELINE_UPDATES_MAX,
+    QUEUE_REQUESTS_MAX,
 };
 use crate::state::{AppState, Phase, Record, Secrets};
-use crate::wire::{sha256, Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
+use crate::wire::{
+    sha256, Ack, Deploy, Message, Reply, Request, RequestKind, SealedInput, Update, UpdateKind,
+};
 use crate::{Bug, Effect, Enclave, Out, Platform, Rejection, Replica, RESUBMIT_MS, RETRANSMIT_MS};
 
 /// A verified, decrypted request waiting for the next update.
@@ -127,7 +131,8 @@ impl<P: Platform> Enclave<P> {
         r
     }
 
-    /// Opens a request body: `(reply_key, input)`.
+    /// Opens a request body: `(reply_key, input)`. The body must have been sealed for this
+    /// very request ([`SealedInput::binds`]): a body copied into another request is refused.
     fn open_request(
         &self,
         secrets: &Secrets,
@@ -137,15 +142,20 @@ impl<P: Platform> Enclave<P> {
             .platform
             .box_open(&secrets.input_secret, &req.body)
             .ok_or(Rejection::Aead)?;
-        if plain.len() < 32 {
-            return Err(Rejection::Aead);
+        let sealed = match SealedInput::from_bytes(&plain) {
+            Ok(s) => s,
+            Err(DecodeError::TooLong { len, .. }) => {
+                return Err(Rejection::InputTooLarge(len as usize))
+            }
+            Err(e) => return Err(Rejection::Malformed(e.into())),
+        };
+        if !sealed.binds(req) {
+            return Err(Rejection::InputNotBound {
+                user: req.user,
+                nonce: req.nonce,
+            });
         }
-        if plain.len() - 32 > INPUT_BYTES_MAX {
-            return Err(Rejection::InputTooLarge(plain.len() - 32));
-        }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&plain[..32]);
-        Ok((key, plain[32..].to_vec()))
+        Ok((sealed.reply_key, sealed.input))
     }
 
     fn encrypt_output(&mut self, key: &[u8; 32], digest: &Hash32, output: &[u8]) -> Vec<u8> {
@@ -216,6 +226,7 @@ impl<P: Platform> Enclave<P> {
                     block_time_secs: committed.block_time_secs,
                     random: [0; 32],
                     fuel_limit: CALL_FUEL_MAX,
+                    output_bytes_max: None,
                 };
                 let code_hash = rep.view.code_hash;
                 let output =
@@ -574,6 +585,7 @@ impl<P: Platform> Enclave<P> {
                 block_time_secs: first.block_time_secs,
                 random: sha256(&[&random_seed, b"init"]).0,
                 fuel_limit: CALL_FUEL_MAX,
+                output_bytes_max: None,
             };
             e.engine
                 .execute(
@@ -1192,6 +1204,7 @@ impl<P: Platform> Enclave<P> {
             block_time_secs: new.block_time_secs,
             random,
             fuel_limit: CALL_FUEL_MAX,
+            output_bytes_max: Some(CALL_OUTPUT_BYTES_MAX),
         };
         let output =
             match self

@@ -47,7 +47,9 @@ pub use chain::{ChainTx, Deployment, Effect, ManagerCall, Member, Params, Payout
 pub use platform::{Platform, SealError, Signature};
 pub use state::{AppState, Phase, Record, Secrets, View};
 pub use tee_platform::TeePlatform;
-pub use wire::{Ack, Deploy, Message, Reply, Request, RequestKind, Update, UpdateKind};
+pub use wire::{
+    Ack, Deploy, Message, Reply, Request, RequestKind, SealedInput, Update, UpdateKind,
+};
 
 pub use decode::DecodeError;
 use exec::ExecState;
@@ -261,6 +263,19 @@ pub enum Rejection {
     /// The input exceeds the limit.
     #[error("input of {0} bytes exceeds the limit")]
     InputTooLarge(usize),
+    /// The request's sealed body was sealed for another request (its bound `cid`, `user`,
+    /// `nonce` or `kind` differ from the request's): a body copied from someone else's
+    /// request. Seal the input for the request that carries it.
+    #[error(
+        "the sealed input of request ({user}, nonce {nonce}) was sealed for another request; \
+         seal the input with this request's cid, user, nonce and kind"
+    )]
+    InputNotBound {
+        /// The user the request claims.
+        user: Address,
+        /// The request's nonce.
+        nonce: u64,
+    },
     /// The executor's queue is full; retry later.
     #[error("executor busy; retry later")]
     Busy,

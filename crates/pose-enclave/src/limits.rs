@@ -26,7 +26,29 @@ pub const CHAIN_LOG_MAX: usize = 1 << 20;
 pub const LIST_ITEMS_MAX: usize = 4096;
 /// Fuel per contract call.
 pub const CALL_FUEL_MAX: u64 = 10_000_000;
+/// Largest `encryptedOutput` the manager's `respond` accepts, in bytes: `MAX_OUTPUT_BYTES` of
+/// `contracts/PoseManager.sol` (a test checks that the two agree). An executor answers a
+/// challenged call by posting the call's encoded `Message::Reply` there.
+pub const MANAGER_OUTPUT_BYTES_MAX: usize = 65_536;
+/// What an encoded `Message::Reply` adds to a call's output at most, in bytes: the envelope
+/// and the reply's fixed fields, the output's AEAD nonce and tag, the signature, and room for
+/// fields a later version of the reply adds.
+pub const REPLY_OVERHEAD_BYTES_MAX: usize = 1024;
+/// Longest output of a call, in bytes, so that every call's reply can be posted on-chain: a
+/// call whose output is longer fails (its output is the error, the state is unchanged).
+/// Queries have no on-chain answer and are bounded by the engine's limit only.
+pub const CALL_OUTPUT_BYTES_MAX: usize = MANAGER_OUTPUT_BYTES_MAX - REPLY_OVERHEAD_BYTES_MAX;
 
 const _: () = assert!(BATCH_REQUESTS_MAX <= QUEUE_REQUESTS_MAX);
 const _: () = assert!(INPUT_BYTES_MAX * BATCH_REQUESTS_MAX < MESSAGE_BYTES_MAX);
 const _: () = assert!(POOL_MEMBERS_MAX <= LIST_ITEMS_MAX);
+// A reply to a call of the longest output fits in the manager's `respond`: envelope (2), the
+// reply's fixed fields, the output's nonce (24) and tag (16), and the longest signature.
+const _: () = assert!(
+    2 + <crate::wire::Reply as pose_types::Decode>::MIN_ENCODED_BYTES
+        + 24
+        + 16
+        + SIGNATURE_FIELD_BYTES_MAX
+        <= REPLY_OVERHEAD_BYTES_MAX
+);
+const _: () = assert!(CALL_OUTPUT_BYTES_MAX + REPLY_OVERHEAD_BYTES_MAX <= MANAGER_OUTPUT_BYTES_MAX);

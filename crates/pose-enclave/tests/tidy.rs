@@ -68,3 +68,19 @@ fn the_scan_finds_what_it_forbids() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
     assert_eq!(hits.len(), 1, "{hits:?}");
 }
+
+#[test]
+fn the_on_chain_output_limit_is_the_managers() {
+    // `CALL_OUTPUT_BYTES_MAX` is derived from the manager's `MAX_OUTPUT_BYTES`: they must agree.
+    let sol = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/PoseManager.sol");
+    let text = std::fs::read_to_string(&sol).expect("the manager's source is readable");
+    let want = format!(
+        "uint256 public constant MAX_OUTPUT_BYTES = {};",
+        pose_enclave::limits::MANAGER_OUTPUT_BYTES_MAX
+    );
+    assert!(
+        text.contains(&want),
+        "contracts/PoseManager.sol does not declare `{want}`: change MANAGER_OUTPUT_BYTES_MAX \
+         with the manager"
+    );
+}

@@ -7,12 +7,13 @@
 //! | route | body | answer |
 //! |---|---|---|
 //! | `POST /v1/messages` | one encoded message (from a user or an enclave) | `202` accepted, `400` rejected with the reason, `413` too large, `503` busy |
-//! | `GET /v1/mailbox/{address}?wait_ms=N` | - | `200`, the messages queued for `address`, encoded as a list (long poll up to `N` ms, at most [`WAIT_MS_MAX`]) |
+//! | `GET /v1/mailbox/{address}?wait_ms=N&time_ms=T&sig=0x..` | - | `200`, the messages queued for `address`, encoded as a list (long poll up to `N` ms, at most [`WAIT_MS_MAX`]); `401` without a signature, `403` with a wrong, stale or reused one (nothing is taken) |
 //! | `GET /v1/status` | - | `200`, JSON: enclave address, attestation, contracts, epochs, sequence numbers |
 //! | `GET /metrics` | - | `200`, Prometheus metrics |
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -20,13 +21,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use pose_client::transport::{mailbox_fetch_digest, MAILBOX_FETCH_WINDOW_MS};
 use pose_types::codec::{BoundedBytes, BoundedVec, Encode};
 use pose_types::limits::MESSAGE_BYTES_MAX;
-use pose_types::Address;
+use pose_types::{Address, SignatureBytes};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::mailbox::{Mailboxes, FETCH_BATCH_MAX};
+use crate::mailbox::{Mailboxes, FETCH_BATCH_MAX, MAILBOXES_MAX};
 use crate::metrics::Metrics;
 
 /// Longest long poll a client may ask for, in milliseconds.
@@ -52,6 +54,10 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// The status document the main loop keeps current.
     pub status: Arc<RwLock<serde_json::Value>>,
+    /// This node's enclave: mailbox fetches are signed for it.
+    pub enclave: Address,
+    /// The time of each user's latest accepted mailbox fetch (a fetch must be newer).
+    pub fetch_times: Arc<Mutex<BTreeMap<Address, u64>>>,
 }
 
 /// A list of messages as `GET /v1/mailbox` returns it.
@@ -122,6 +128,73 @@ pub struct MailboxQuery {
     /// How long to wait for a first message, in milliseconds (0: answer at once).
     #[serde(default)]
     pub wait_ms: u64,
+    /// The fetch's time (milliseconds since the Unix epoch) the user signed.
+    pub time_ms: Option<u64>,
+    /// The user's signature (0x-prefixed hex, 65 bytes) over
+    /// [`pose_client::transport::mailbox_fetch_digest`] of this node's enclave, the user and
+    /// `time_ms`.
+    pub sig: Option<String>,
+}
+
+/// Checks that a mailbox fetch is signed by `user` for this node and is newer than the user's
+/// last accepted one and within [`MAILBOX_FETCH_WINDOW_MS`] of the node's clock; records it.
+/// The error is the status and reason to answer.
+fn authorize_fetch(
+    api: &ApiState,
+    user: Address,
+    query: &MailboxQuery,
+    now_ms: u64,
+) -> Result<(), (StatusCode, String)> {
+    let (Some(time_ms), Some(sig)) = (query.time_ms, query.sig.as_deref()) else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "unsigned mailbox fetch: only the user may empty its mailbox; add `time_ms` (now, \
+             in milliseconds) and `sig`, the user's signature over the mailbox fetch digest \
+             (docs/protocol.md section 6.3)"
+                .to_owned(),
+        ));
+    };
+    let forbidden = |why: String| (StatusCode::FORBIDDEN, why);
+    let sig = sig
+        .strip_prefix("0x")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 65]>::try_from(b).ok())
+        .ok_or_else(|| forbidden("`sig` is not a 0x-prefixed 65-byte hex signature".into()))?;
+    if time_ms.abs_diff(now_ms) > MAILBOX_FETCH_WINDOW_MS {
+        return Err(forbidden(format!(
+            "the fetch's time {time_ms} ms is more than {MAILBOX_FETCH_WINDOW_MS} ms from the \
+             node's clock {now_ms} ms; sign the current time"
+        )));
+    }
+    let digest = mailbox_fetch_digest(api.enclave, user, time_ms);
+    if let Err(e) = pose_crypto::verify(&digest, &SignatureBytes(sig), &user) {
+        return Err(forbidden(format!(
+            "the fetch is not signed by {user} for this node's enclave {}: {e}",
+            api.enclave
+        )));
+    }
+    let mut times = api.fetch_times.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = times.get(&user) {
+        if time_ms <= *last {
+            return Err(forbidden(format!(
+                "the fetch's time {time_ms} ms is not after the user's last fetch ({last} ms): \
+                 a signed fetch is used once; sign a new one"
+            )));
+        }
+    }
+    // Entries older than the window cannot matter any more (such times are refused anyway).
+    if times.len() >= MAILBOXES_MAX {
+        times.retain(|_, t| t.saturating_add(MAILBOX_FETCH_WINDOW_MS) >= now_ms);
+    }
+    times.insert(user, time_ms);
+    Ok(())
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Parses a 0x-prefixed 20-byte hex address.
@@ -143,6 +216,10 @@ async fn get_mailbox(
             format!("`{address}` is not a 0x-prefixed 20-byte hex address"),
         );
     };
+    if let Err((status, why)) = authorize_fetch(&api, address, &query, wall_ms()) {
+        api.metrics.count("mailbox", "refused");
+        return error(status, why);
+    }
     let wait = Duration::from_millis(query.wait_ms.min(WAIT_MS_MAX));
     let messages = api.mailboxes.fetch(address, wait).await;
     let items: Vec<BoundedBytes<MESSAGE_BYTES_MAX>> = messages
@@ -192,8 +269,35 @@ mod tests {
             mailboxes: Arc::new(Mailboxes::default()),
             metrics: Arc::new(Metrics::default()),
             status: Arc::new(RwLock::new(serde_json::json!({"enclave": "0x00"}))),
+            enclave: NODE_ENCLAVE,
+            fetch_times: Default::default(),
         };
         (state, rx)
+    }
+
+    const NODE_ENCLAVE: Address = Address([0xee; 20]);
+
+    /// The mailbox URI of `key`'s user with a fetch signed by `signer` for `enclave` at
+    /// `time_ms`.
+    fn signed_uri(
+        key: &pose_crypto::SigningKey,
+        signer: &pose_crypto::SigningKey,
+        enclave: Address,
+        time_ms: u64,
+    ) -> String {
+        let user = key.address();
+        let sig = signer.sign_digest(&mailbox_fetch_digest(enclave, user, time_ms));
+        format!(
+            "/v1/mailbox/{user}?time_ms={time_ms}&sig=0x{}",
+            hex::encode(sig.0)
+        )
+    }
+
+    async fn get(app: &Router, uri: String) -> Response {
+        app.clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
     }
 
     async fn body_text(response: Response) -> String {
@@ -263,15 +367,11 @@ mod tests {
     #[tokio::test]
     async fn mailbox_returns_queued_messages_and_refuses_bad_addresses() {
         let (api, _rx) = state();
-        let user = Address([0xab; 20]);
+        let key = pose_crypto::SigningKey::random(&mut pose_crypto::OsRng);
+        let user = key.address();
         api.mailboxes.deliver(user, b"reply".to_vec());
         let app = router(api);
-        let uri = format!("/v1/mailbox/{user}");
-        let response = app
-            .clone()
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let response = get(&app, signed_uri(&key, &key, NODE_ENCLAVE, wall_ms())).await;
         assert_eq!(response.status(), StatusCode::OK);
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let batch = MailboxBatch::from_bytes(&bytes).unwrap();
@@ -285,6 +385,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// Only the user may empty its mailbox: a fetch without a signature, signed by someone
+    /// else, signed for another node, too old, or replayed is refused and takes nothing.
+    #[tokio::test]
+    async fn an_unsigned_or_wrongly_signed_fetch_is_refused_and_drains_nothing() {
+        let (api, _rx) = state();
+        let key = pose_crypto::SigningKey::random(&mut pose_crypto::OsRng);
+        let thief = pose_crypto::SigningKey::random(&mut pose_crypto::OsRng);
+        let user = key.address();
+        api.mailboxes.deliver(user, b"reply".to_vec());
+        let app = router(api);
+        let now = wall_ms();
+
+        let unsigned = get(&app, format!("/v1/mailbox/{user}")).await;
+        assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+        assert!(body_text(unsigned).await.contains("unsigned mailbox fetch"));
+        let refused = [
+            (signed_uri(&key, &thief, NODE_ENCLAVE, now), "not signed by"),
+            (
+                signed_uri(&key, &key, Address([0x11; 20]), now),
+                "not signed by",
+            ),
+            (
+                signed_uri(&key, &key, NODE_ENCLAVE, now - 2 * MAILBOX_FETCH_WINDOW_MS),
+                "from the node's clock",
+            ),
+            (
+                format!("/v1/mailbox/{user}?time_ms={now}&sig=0x1234"),
+                "65-byte",
+            ),
+        ];
+        for (uri, why) in refused {
+            let response = get(&app, uri.clone()).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{uri}");
+            let text = body_text(response).await;
+            assert!(text.contains(why), "{uri}: {text}");
+        }
+
+        // Nothing was taken: the user's own fetch gets the reply.
+        let own = signed_uri(&key, &key, NODE_ENCLAVE, now);
+        let response = get(&app, own.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let batch = MailboxBatch::from_bytes(&bytes).unwrap();
+        assert_eq!(batch.as_slice().len(), 1);
+        assert_eq!(batch.as_slice()[0].as_ref(), b"reply");
+        // A signed fetch is used once.
+        let replayed = get(&app, own).await;
+        assert_eq!(replayed.status(), StatusCode::FORBIDDEN);
+        assert!(body_text(replayed).await.contains("used once"));
     }
 
     #[tokio::test]

@@ -60,6 +60,12 @@ pub struct NodeConfig {
     /// real node.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test_forge_remove_members: bool,
+    /// **Test only.** Makes this node censor one user (a 0x-prefixed address): it drops
+    /// every off-chain request from that user before its enclave sees it (and tells the user
+    /// it was accepted), and every reply its enclave sends to that user. The end-to-end tests use it to show that the user's call is still
+    /// answered, through the chain. Never set it on a real node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_censor_user: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -167,6 +173,14 @@ impl NodeConfig {
                 field: "peers",
                 message: format!("`{peer}` is not an http:// base URL of a pose node"),
             });
+        }
+        if let Some(user) = &self.test_censor_user {
+            if !is_hex_of_len(user, 20) {
+                return Err(ConfigError::Field {
+                    field: "test_censor_user",
+                    message: format!("`{user}` is not a 0x-prefixed 20-byte hex address"),
+                });
+            }
         }
         if self.chain_poll_ms == 0 {
             return Err(ConfigError::Field {

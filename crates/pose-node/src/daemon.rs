@@ -205,6 +205,8 @@ pub async fn run_until(
         mailboxes: mailboxes.clone(),
         metrics: metrics.clone(),
         status: status.clone(),
+        enclave,
+        fetch_times: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -243,6 +245,10 @@ pub async fn run_until(
 
     let (events_tx, events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
     let (sub_tx, sub_rx) = mpsc::channel(SUBMISSIONS_QUEUE_MAX);
+    let censor_user = config
+        .test_censor_user
+        .as_deref()
+        .and_then(api::parse_address);
     let host = Host::new(
         core,
         store.clone(),
@@ -251,9 +257,13 @@ pub async fn run_until(
         BTreeMap::new(),
         sub_tx,
     )
-    .tampering(config.test_tamper_relayed);
+    .tampering(config.test_tamper_relayed)
+    .censoring(censor_user);
     if config.test_tamper_relayed {
         tracing::warn!("test_tamper_relayed is set: this node corrupts every message it relays");
+    }
+    if let Some(user) = censor_user {
+        tracing::warn!(%user, "test_censor_user is set: this node drops the user's requests");
     }
     let main_loop = tokio::spawn(host.run(events_rx));
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pose_client::transport::Transport;
+use pose_types::wire::Message;
 use pose_types::Address;
 use tokio::sync::mpsc;
 
@@ -111,6 +112,9 @@ pub struct Host<C: Core> {
     submissions: Submissions,
     /// Test only: flip a bit in every relayed message (see `NodeConfig::test_tamper_relayed`).
     tamper_relayed: bool,
+    /// Test only: drop every off-chain request of this user and every reply to it (see
+    /// `NodeConfig::test_censor_user`).
+    censor_user: Option<Address>,
 }
 
 /// Why the main loop stopped with an error.
@@ -142,6 +146,7 @@ impl<C: Core> Host<C> {
             outboxes: BTreeMap::new(),
             submissions,
             tamper_relayed: false,
+            censor_user: None,
         }
     }
 
@@ -150,6 +155,22 @@ impl<C: Core> Host<C> {
     pub fn tampering(mut self, on: bool) -> Self {
         self.tamper_relayed = on;
         self
+    }
+
+    /// Test only: makes this host drop every off-chain request from `user` before its
+    /// enclave sees it (answering the sender as if it was accepted) and every message its
+    /// enclave sends to `user`, as a censoring operator could.
+    pub fn censoring(mut self, user: Option<Address>) -> Self {
+        self.censor_user = user;
+        self
+    }
+
+    /// True if `bytes` is a request of the censored user.
+    fn censored(&self, bytes: &[u8]) -> bool {
+        let Some(user) = self.censor_user else {
+            return false;
+        };
+        matches!(Message::decode(bytes), Ok(Message::Request(r)) if r.user == user)
     }
 
     /// Adds or changes the node URL of an enclave.
@@ -162,6 +183,10 @@ impl<C: Core> Host<C> {
         while let Some(event) = events.recv().await {
             match event {
                 HostEvent::Shutdown => break,
+                HostEvent::Inbound(inbound) if self.censored(&inbound.bytes) => {
+                    tracing::debug!("test_censor_user: a request of the censored user dropped");
+                    let _ = inbound.done.send(Ok(()));
+                }
                 HostEvent::Inbound(inbound) => {
                     let verdict = self.step(CoreEvent::Message(inbound.bytes))?;
                     let _ = inbound.done.send(verdict);
@@ -227,6 +252,10 @@ impl<C: Core> Host<C> {
 
     /// Pushes bytes to the node of enclave `to`, or queues them for user `to`.
     fn relay(&mut self, to: Address, bytes: Vec<u8>) {
+        if self.censor_user == Some(to) {
+            tracing::debug!("test_censor_user: a message to the censored user dropped");
+            return;
+        }
         match self.peers.get(&to) {
             Some(url) => {
                 self.metrics.peer_messages_sent.inc();

@@ -68,6 +68,7 @@ async fn registers_once_stops_on_request_and_resumes_the_same_enclave() {
         peers: Vec::new(),
         test_tamper_relayed: false,
         test_forge_remove_members: false,
+        test_censor_user: None,
     };
     config.check().unwrap();
 

@@ -378,7 +378,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "output",
         |mut c: Ctx<'_>, ptr: u32, len: u32| -> HostResult<()> {
             charge(&mut c, copy_cost(len as usize))?;
-            let max = c.data().limits.output_bytes_max;
+            let engine_max = c.data().limits.output_bytes_max;
+            let max = c
+                .data()
+                .env
+                .output_bytes_max
+                .map_or(engine_max, |m| m.min(engine_max));
             if len as usize > max {
                 return fail(
                     &mut c,

@@ -45,6 +45,11 @@ pub struct CallEnv {
     pub random: [u8; 32],
     /// Fuel budget for this call; running out aborts the call.
     pub fuel_limit: u64,
+    /// Longest output this call may set, in bytes, on top of the engine's own limit
+    /// ([`EngineLimits::output_bytes_max`]); `None`: the engine's limit only. A longer output
+    /// fails the call (the state stays unchanged). The enclave bounds every call so that its
+    /// answer fits on-chain.
+    pub output_bytes_max: Option<usize>,
 }
 
 /// A payout the contract decided: the enclave signs it for the manager's `withdraw`.
@@ -117,7 +122,8 @@ pub trait ContractEngine {
 
     /// Runs `entry` of the loaded module `code_hash` on `state` with `input`.
     /// On `Ok` the state holds the call's changes (none for [`Entry::Query`]);
-    /// on `Err` the state is exactly as before.
+    /// on `Err` the state is exactly as before. An output longer than
+    /// [`CallEnv::output_bytes_max`] is an `Err`.
     fn execute(
         &mut self,
         code_hash: &Hash32,

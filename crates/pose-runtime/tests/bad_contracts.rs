@@ -11,6 +11,7 @@ fn env(fuel: u64) -> CallEnv {
         block_time_secs: 1_700_000_000,
         random: [3; 32],
         fuel_limit: fuel,
+        output_bytes_max: None,
     }
 }
 

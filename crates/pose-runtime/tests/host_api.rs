@@ -13,6 +13,7 @@ fn env() -> CallEnv {
         block_time_secs: 1_700_000_123,
         random: [0x5a; 32],
         fuel_limit: 10_000_000,
+        output_bytes_max: None,
     }
 }
 

@@ -5,8 +5,9 @@
 use pose_enclave::chain::Params;
 use pose_enclave::{
     attestation_digest, Action, ChainTx, Config, Deploy, Deployment, Effect, Enclave, Event,
-    ManagerCall, Member, Message, Request, RequestKind,
+    ManagerCall, Member, Message, Request, RequestKind, SealedInput,
 };
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, Hash32, Seq};
 
 use crate::bank::{bank_code_hash, BankEngine, BANK_CODE};
@@ -107,8 +108,15 @@ impl Solo {
         let mut input = vec![op];
         input.extend_from_slice(&nonce.to_be_bytes());
         input.extend_from_slice(b"fuzz");
-        let mut plain = vec![1u8; 32];
-        plain.extend_from_slice(&input);
+        let plain = SealedInput {
+            cid: ContractId(1),
+            user: self.user.address,
+            nonce,
+            kind: RequestKind::Call,
+            reply_key: [1u8; 32],
+            input,
+        }
+        .to_bytes();
         let key = self
             .chain
             .contracts

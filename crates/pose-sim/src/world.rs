@@ -8,8 +8,9 @@ use pose_enclave::chain::Params;
 use pose_enclave::wire::sha256;
 use pose_enclave::{
     Action, Bug, ChainTx, Config, Deploy, Deployment, Enclave, Event, ManagerCall, Member, Message,
-    Phase, Rejection, Reply, Request, RequestKind, UpdateKind,
+    Phase, Rejection, Reply, Request, RequestKind, SealedInput, UpdateKind,
 };
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, Epoch, Hash32, Seq};
 
 use crate::bank::{bank_code_hash, BankEngine, BANK_CODE};
@@ -146,6 +147,8 @@ struct Packet {
     to: Address,
     bytes: Vec<u8>,
     replay: bool,
+    /// The enclave must refuse it (a forged request): accepting it is a correctness failure.
+    refuse: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -824,7 +827,7 @@ impl World {
         let Some(ex) = self.chain.contracts.get(&cid).and_then(|c| c.executor()) else {
             return;
         };
-        let kind = self.net_rng.below(5);
+        let kind = self.net_rng.below(6);
         let bytes = match kind {
             0 => {
                 // Bad signature.
@@ -855,11 +858,46 @@ impl World {
                 self.net_rng.fill(&mut b);
                 b
             }
-            _ => {
+            4 => {
                 // Another user's request replayed under a forged identity claim.
                 let (mut req, _, _) = self.make_request(u, Op::Add, cid);
                 req.user = self.users[0].id.address;
                 Message::Request(req).encode()
+            }
+            _ => {
+                // Another user's captured sealed body (e.g. a sealed bid) re-wrapped in this
+                // user's own, validly signed request with a fresh nonce.
+                if u == 0 {
+                    return;
+                }
+                let victim = self.net_rng.below(u as u64) as usize;
+                let captured = self.users[victim]
+                    .reqs
+                    .values()
+                    .filter(|r| r.cid == cid)
+                    .map(|r| r.req.body.clone())
+                    .next_back();
+                let Some(body) = captured else {
+                    return;
+                };
+                let (mut req, _, _) = self.make_request(u, Op::Add, cid);
+                req.body = body;
+                let id = self.users[u].id.clone();
+                req.sig = id.sign(&req.digest());
+                self.trace(|| format!("malicious user re-wraps a body of user {victim}"));
+                let bytes = Message::Request(req).encode();
+                self.packet_id += 1;
+                let key = (self.now_ms, self.packet_id);
+                self.queue.insert(
+                    key,
+                    Packet {
+                        to: ex,
+                        bytes,
+                        replay: true,
+                        refuse: true,
+                    },
+                );
+                return;
             }
         };
         self.trace(|| format!("malicious user sends kind {kind}"));
@@ -893,8 +931,20 @@ impl World {
         }
         let mut reply_key = [0u8; 32];
         self.rng.fill(&mut reply_key);
-        let mut plain = reply_key.to_vec();
-        plain.extend_from_slice(&input);
+        let kind = if op == Op::Query {
+            RequestKind::Query
+        } else {
+            RequestKind::Call
+        };
+        let plain = SealedInput {
+            cid,
+            user: self.users[u].id.address,
+            nonce,
+            kind,
+            reply_key,
+            input,
+        }
+        .to_bytes();
         let key = self
             .chain
             .contracts
@@ -909,11 +959,7 @@ impl World {
             cid,
             user: self.users[u].id.address,
             nonce,
-            kind: if op == Op::Query {
-                RequestKind::Query
-            } else {
-                RequestKind::Call
-            },
+            kind,
             body,
             sig: Vec::new(),
         };
@@ -1191,8 +1237,15 @@ impl World {
     fn push_packet(&mut self, to: Address, bytes: Vec<u8>, replay: bool, delay_ms: u64) {
         self.packet_id += 1;
         let at = self.now_ms + delay_ms;
-        self.queue
-            .insert((at, self.packet_id), Packet { to, bytes, replay });
+        self.queue.insert(
+            (at, self.packet_id),
+            Packet {
+                to,
+                bytes,
+                replay,
+                refuse: false,
+            },
+        );
     }
 
     fn partitioned(&self, from: Option<Address>, to: Address) -> bool {
@@ -1222,6 +1275,12 @@ impl World {
                         Ok(Message::Update(_) | Message::Ack(_))
                     );
                     let accepted = self.deliver(i, Event::Message(p.bytes.clone()), p.replay);
+                    if accepted && p.refuse {
+                        self.fail(Failure::Correctness(format!(
+                            "node {i} accepted a forged request (a sealed body re-wrapped in \
+                             another user's request)"
+                        )));
+                    }
                     // Accepted protocol messages become material for later replays.
                     if accepted && protocol && !p.replay {
                         if self.history.len() < 400 {

@@ -13,12 +13,13 @@ use pose_crypto::sig::{self, SigningKey};
 use pose_enclave::chain::Params;
 use pose_enclave::{
     Action, Config, Deploy, Deployment, Enclave, Event, ManagerCall, Member, Message, Phase,
-    Platform, Reply, Request, RequestKind, SealError, TeePlatform,
+    Platform, Reply, Request, RequestKind, SealError, SealedInput, TeePlatform,
 };
 use pose_runtime::{ContractEngine, WasmtimeEngine};
 use pose_sim::bank::{bank_code_hash, BankEngine, BANK_CODE};
 use pose_sim::model::ModelChain;
 use pose_tee::{ManualClock, Randomness, SoftwarePlatform, SoftwareTee, Tee, Vendor};
+use pose_types::codec::Encode;
 use pose_types::{Address, ContractId, EncPublicKey, SignatureBytes};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -230,8 +231,15 @@ fn request_with(
         .contract_key
         .expect("creation completed");
     let reply_key = [nonce as u8 + 100; 32];
-    let mut plain = reply_key.to_vec();
-    plain.extend_from_slice(input);
+    let plain = SealedInput {
+        cid: CID,
+        user: user.address(),
+        nonce,
+        kind,
+        reply_key,
+        input: input.to_vec(),
+    }
+    .to_bytes();
     let body = seal_to(&EncPublicKey(key), b"pose.box.v1", &plain, rng).expect("sealed box");
     let mut req = Request {
         cid: CID,
@@ -429,4 +437,94 @@ fn a_wasm_contract_pays_out_through_the_manager() {
         60u128.to_le_bytes().to_vec(),
         "balance after the payout"
     );
+}
+
+/// `call` stores its 4-byte input under "k" and outputs as many bytes as the input says
+/// (little-endian u32); `query` outputs `storage_len("k")` (-1: absent).
+const SIZED_OUTPUT: &str = r#"(module
+    (import "pose" "input_read" (func $input_read (param i32)))
+    (import "pose" "output" (func $output (param i32 i32)))
+    (import "pose" "storage_len" (func $len (param i32 i32) (result i64)))
+    (import "pose" "storage_write" (func $write (param i32 i32 i32 i32)))
+    (memory (export "memory") 2)
+    (data (i32.const 0) "k")
+    (func (export "call")
+        (call $input_read (i32.const 16))
+        (call $write (i32.const 0) (i32.const 1) (i32.const 16) (i32.const 4))
+        (call $output (i32.const 0) (i32.load (i32.const 16))))
+    (func (export "query")
+        (i64.store (i32.const 8) (call $len (i32.const 0) (i32.const 1)))
+        (call $output (i32.const 8) (i32.const 8))))"#;
+
+/// The largest `encryptedOutput` the manager's `respond` accepts (`MAX_OUTPUT_BYTES`).
+const MANAGER_MAX_OUTPUT_BYTES: usize = 65_536;
+
+/// Every call must be answerable on-chain: a call whose output would make its encoded reply
+/// longer than the manager's `respond` accepts fails (an error output, the state unchanged),
+/// and the reply that says so fits on-chain; a call just below the limit succeeds.
+#[test]
+fn a_call_whose_answer_would_not_fit_on_chain_fails_without_effect() {
+    let code = wat::parse_str(SIZED_OUTPUT).expect("valid wat");
+    let code_hash = WasmtimeEngine::new()
+        .expect("engine")
+        .load(&code)
+        .expect("the contract loads");
+    let mut net = Net::with_engine(|| Box::new(WasmtimeEngine::new().expect("engine")));
+    let user = SigningKey::from_bytes(&[9; 32]).expect("user key");
+    net.user = user.address();
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let create = ManagerCall::CreateContract {
+        code_hash,
+        params: Params {
+            pool_size: 2,
+            ..Params::default()
+        },
+    };
+    net.chain
+        .submit(net.user, 0, create)
+        .expect("createContract");
+    net.step();
+    let ex = net.chain.contracts[&CID].executor().expect("executor");
+    net.queue.push_back((ex, signed_deploy(&user, code)));
+    net.run_until(20_000, |n| {
+        n.chain.contracts[&CID].phase == Phase::Executing
+    });
+    let e = net.executor();
+    let mut ask = |net: &mut Net, nonce: u64, kind: RequestKind, input: &[u8]| {
+        let (req, key) = request_with(net, &user, nonce, kind, input, &mut rng);
+        let before = net.user_inbox.len();
+        net.queue.push_back((
+            net.nodes[e].address(),
+            Message::Request(req.clone()).encode(),
+        ));
+        net.run_until(20_000, |n| n.user_inbox.len() > before);
+        let bytes = net.user_inbox[before].clone();
+        let Ok(Message::Reply(r)) = Message::decode(&bytes) else {
+            panic!("expected a reply");
+        };
+        (bytes.len(), open_reply(&r, &req, &key))
+    };
+
+    let (reply_len, out) = ask(&mut net, 1, RequestKind::Call, &70_000u32.to_le_bytes());
+    assert!(
+        reply_len <= MANAGER_MAX_OUTPUT_BYTES,
+        "the reply of {reply_len} bytes does not fit in `respond`"
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        text.starts_with("error") && text.contains("output of 70000 bytes"),
+        "the call fails with a clear error: {text}"
+    );
+    let (_, len) = ask(&mut net, 2, RequestKind::Query, &[]);
+    assert_eq!(
+        len,
+        (-1i64).to_le_bytes(),
+        "the failed call changed nothing"
+    );
+
+    let (reply_len, out) = ask(&mut net, 3, RequestKind::Call, &64_000u32.to_le_bytes());
+    assert_eq!(out.len(), 64_000, "a call below the limit succeeds");
+    assert!(reply_len <= MANAGER_MAX_OUTPUT_BYTES, "{reply_len}");
+    let (_, len) = ask(&mut net, 4, RequestKind::Query, &[]);
+    assert_eq!(len, 4i64.to_le_bytes());
 }

@@ -13,8 +13,14 @@ pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
 /// Largest user input (plaintext, before it is sealed to the contract key), in bytes.
 pub const INPUT_BYTES_MAX: usize = 16 * 1024;
 
-/// What sealing adds to an input at most, in bytes: the 32-byte reply key, the sealed box's
-/// ephemeral key, nonce and tag, with room to spare.
+/// Bytes the sealed plaintext ([`crate::wire::SealedInput`]) adds to an input: the bound
+/// request fields (`cid` 8, `user` 20, `nonce` 8, `kind` 1), the 32-byte reply key and the
+/// input's 4-byte length.
+pub const SEALED_INPUT_HEADER_BYTES: usize = 8 + 20 + 8 + 1 + 32 + 4;
+
+/// What sealing adds to an input at most, in bytes: the sealed plaintext's header
+/// ([`SEALED_INPUT_HEADER_BYTES`]), the sealed box's ephemeral key, nonce and tag, with room
+/// to spare.
 pub const SEALED_INPUT_OVERHEAD_BYTES_MAX: usize = 256;
 
 /// Largest sealed request body ([`crate::wire::Request::body`]), in bytes.
@@ -28,3 +34,6 @@ pub const SIGNATURE_FIELD_BYTES_MAX: usize = 128;
 const _: () = assert!(MESSAGE_BYTES_MAX <= u32::MAX as usize);
 // A request with the largest body and signature fits in a message.
 const _: () = assert!(REQUEST_BODY_BYTES_MAX + SIGNATURE_FIELD_BYTES_MAX + 64 <= MESSAGE_BYTES_MAX);
+// The sealed plaintext's header and a sealed box's ephemeral key (32), nonce (24) and tag (16)
+// fit in the overhead a request body may add to the largest input.
+const _: () = assert!(SEALED_INPUT_HEADER_BYTES + 32 + 24 + 16 <= SEALED_INPUT_OVERHEAD_BYTES_MAX);

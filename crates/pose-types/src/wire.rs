@@ -73,7 +73,8 @@ impl Decode for RequestKind {
 }
 
 /// A user's request, signed by the user. `body` is a sealed box to the contract key holding
-/// `reply_key (32 bytes) || input`.
+/// the encoded [`SealedInput`] (the request's `cid`, `user`, `nonce` and `kind`, the reply key
+/// and the input).
 ///
 /// Encoding: `cid || user || nonce (u64) || kind || body (u32 length, at most
 /// REQUEST_BODY_BYTES_MAX) || sig (u32 length, at most SIGNATURE_FIELD_BYTES_MAX)`. This is
@@ -140,6 +141,82 @@ impl Decode for Request {
             kind: RequestKind::decode_from(r)?,
             body: r.bytes("request body", REQUEST_BODY_BYTES_MAX)?.to_vec(),
             sig: decode_signature(r)?,
+        })
+    }
+}
+
+/// Bytes of a reply key (the user's XChaCha20-Poly1305 key for the request's output).
+pub const REPLY_KEY_BYTES: usize = 32;
+
+/// The plaintext a request's sealed body holds: the request's own identity (`cid`, `user`,
+/// `nonce`, `kind`), the user's reply key and the input. Binding the identity inside the
+/// sealed box ties a body to the one request it was sealed for: a body copied into another
+/// request (another user's, or another nonce) opens, but its bound fields differ from the
+/// request's, and the enclave refuses it. (The request's signature covers the body, so the
+/// body cannot be changed either.)
+///
+/// Encoding: `cid || user || nonce (u64) || kind || reply_key (32) || input (u32 length, at
+/// most INPUT_BYTES_MAX)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedInput {
+    /// The contract the request is for.
+    pub cid: ContractId,
+    /// The user who signs the request.
+    pub user: Address,
+    /// The request's nonce.
+    pub nonce: u64,
+    /// The request's kind.
+    pub kind: RequestKind,
+    /// The key the executor encrypts the output under.
+    pub reply_key: [u8; REPLY_KEY_BYTES],
+    /// The contract input.
+    pub input: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The reply key and the input are secret: never printed.
+        f.debug_struct("SealedInput")
+            .field("cid", &self.cid)
+            .field("user", &self.user)
+            .field("nonce", &self.nonce)
+            .field("kind", &self.kind)
+            .field("input_len", &self.input.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SealedInput {
+    /// True if the bound fields are the request's own.
+    pub fn binds(&self, req: &Request) -> bool {
+        self.cid == req.cid
+            && self.user == req.user
+            && self.nonce == req.nonce
+            && self.kind == req.kind
+    }
+}
+
+impl Encode for SealedInput {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.cid.encode_to(out);
+        self.user.encode_to(out);
+        self.nonce.encode_to(out);
+        self.kind.encode_to(out);
+        self.reply_key.encode_to(out);
+        encode_bytes(&self.input, out);
+    }
+}
+
+impl Decode for SealedInput {
+    const MIN_ENCODED_BYTES: usize = 8 + 20 + 8 + 1 + REPLY_KEY_BYTES + 4;
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            cid: ContractId::decode_from(r)?,
+            user: Address::decode_from(r)?,
+            nonce: u64::decode_from(r)?,
+            kind: RequestKind::decode_from(r)?,
+            reply_key: r.take_array()?,
+            input: r.bytes("request input", INPUT_BYTES_MAX)?.to_vec(),
         })
     }
 }

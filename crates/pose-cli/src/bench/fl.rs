@@ -78,6 +78,7 @@ fn env(who: Address) -> CallEnv {
         block_time_secs: 1,
         random: [0; 32],
         fuel_limit: u64::MAX / 4,
+        output_bytes_max: None,
     }
 }
 

@@ -125,6 +125,8 @@ pub async fn deploy(
 pub struct Session {
     cid: ContractId,
     user: SigningKey,
+    /// The executor whose node `url` is (mailbox fetches are signed for it).
+    executor: Address,
     key: EncPublicKey,
     pool: Vec<Address>,
     url: String,
@@ -161,6 +163,7 @@ impl Session {
         Ok(Session {
             cid,
             user,
+            executor,
             key: EncPublicKey(c.contractEncKey.0),
             pool,
             url,
@@ -199,7 +202,7 @@ impl Session {
         loop {
             let inbox = self
                 .transport
-                .fetch_mailbox(&self.url, self.user.address(), MAILBOX_WAIT)
+                .fetch_mailbox(&self.url, self.executor, &self.user, MAILBOX_WAIT)
                 .await
                 .context("reading the mailbox")?;
             for m in inbox {

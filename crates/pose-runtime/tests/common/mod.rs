@@ -61,6 +61,7 @@ impl Harness {
             block_time_secs: self.block_time_secs,
             random,
             fuel_limit: self.fuel_limit,
+            output_bytes_max: None,
         }
     }
 
