@@ -424,7 +424,9 @@ async fn submit_loop(client: ManagerClient, mut calldata: mpsc::Receiver<Vec<u8>
 }
 
 /// Follows the manager's confirmed events from `start_block` on and hands the enclave every
-/// chain transaction they hold, in order.
+/// chain transaction they hold, in order. `forge_for` is set only by the test-only forging
+/// switch (the node's own enclave address).
+#[allow(clippy::too_many_arguments)]
 async fn follow_chain(
     client: ManagerClient,
     store: Arc<NodeStore>,

@@ -296,7 +296,7 @@ impl Solo {
             2 => ManagerCall::Deposit { cid },
             3 => ManagerCall::Challenge {
                 cid,
-                request: if b.u8() % 2 == 0 && !self.corpus.is_empty() {
+                request: if b.u8().is_multiple_of(2) && !self.corpus.is_empty() {
                     let k = usize::from(b.u8()) % self.corpus.len();
                     self.corpus[k].clone()
                 } else {
