@@ -1189,8 +1189,14 @@ impl World {
         if r.op != Op::Query {
             return true;
         }
+        // The same holds for an executor whose host forges its chain feed: users refuse its
+        // receipts (they name a chain position the manager never produced), and a query has no
+        // on-chain path to an answer from another member.
         let exec = self.chain.contracts.get(&r.cid).and_then(|c| c.executor());
-        !exec.is_some_and(|a| self.nodes[self.by_addr[&a]].tampers)
+        !exec.is_some_and(|a| {
+            let i = self.by_addr[&a];
+            self.nodes[i].tampers || self.hostile.forges(i)
+        })
     }
 
     fn all_answered(&self) -> bool {
