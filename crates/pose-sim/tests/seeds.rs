@@ -155,14 +155,20 @@ fn forged_chain_feeds_lose_no_answer() {
     }
 }
 
-/// Open (issue 12): seed 33 with forging hosts no longer loses an answer, but its first
-/// contract crashes, is revived, and crashes again in a loop (a revived executor whose members
-/// refuse its syncs), so requests stay unanswered. Enable with the fix.
+/// Open (issue 12): a crashed contract revived, again and again, by a member that cannot
+/// serve. Every member holding the state submits `revive` at once and the first to land wins;
+/// in these seeds that is always a member whose host corrupts its off-chain messages (3293, the
+/// whole adversary) or whose view its host forged (33, forging hosts alone), so the contract
+/// crashes and is revived by the same member in a loop and requests stay unanswered. The fix
+/// is a revive order the manager enforces (a member that revived may not revive again before
+/// every other member had its turn). Enable with it.
 #[test]
-#[ignore = "open: seed 33 with forging hosts loops through crash and revival (issue 12)"]
-fn forged_chain_feeds_stay_live() {
+#[ignore = "open: crash and revival loop through a member that cannot serve (issue 12)"]
+fn a_revived_contract_stays_live() {
     let o = run_seed(33, &forging());
     assert!(o.failure.is_none(), "seed 33: {:?}", o.failure);
+    let o = run_seed(3293, &RunOptions::default());
+    assert!(o.failure.is_none(), "seed 3293: {:?}", o.failure);
 }
 
 fn forging() -> RunOptions {
