@@ -640,11 +640,7 @@ impl<P: Platform> Enclave<P> {
             return;
         }
         rep.member_answer = Some((now, v.epoch));
-        let (seq, state_hash) = rep
-            .head
-            .as_ref()
-            .map(|st| (st.seq, st.hash()))
-            .unwrap_or_default();
+        let (seq, state_hash) = rep.held();
         let h = v.tx_hash();
         let d = self.config.deployment;
         let dg = chain::digest::respond_member(&d, cid, v.epoch, &me, (seq, &state_hash), &h);
@@ -716,18 +712,16 @@ impl<P: Platform> Enclave<P> {
     fn revive(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
         let me = self.me;
         let now = self.now_ms;
-        if !rep.view.is_member(&me) || rep.secrets.is_none() {
+        if !rep.view.is_member(&me) || rep.secrets.is_none() || rep.head.is_none() {
             return;
         }
-        let Some(head) = rep.head.as_ref() else {
-            return;
-        };
         if rep.revive_sent_ms.is_some_and(|t| now < t + RESUBMIT_MS) {
             return;
         }
         rep.revive_sent_ms = Some(now);
+        let (seq, state_hash) = rep.held();
         let v = &rep.view;
-        let (seq, state_hash, tx_hash) = (head.seq, head.hash(), v.tx_hash());
+        let tx_hash = v.tx_hash();
         let dg = chain::digest::revive(
             &self.config.deployment,
             cid,

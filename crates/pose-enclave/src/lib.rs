@@ -328,6 +328,15 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
+    /// The state this member holds, as it signs it on-chain (`respondMember`, `revive`):
+    /// `(seq, hash)` of its head, or zeros before it holds one.
+    pub(crate) fn held(&self) -> (Seq, Hash32) {
+        self.head
+            .as_ref()
+            .map(|st| (st.seq, st.hash()))
+            .unwrap_or_default()
+    }
+
     /// A lower bound of the chain's current time, in seconds: the block time of the latest
     /// chain transaction plus the TEE time elapsed since it arrived. A host that withholds or
     /// delays transactions only lowers it (late submissions, never early ones).
