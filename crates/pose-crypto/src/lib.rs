@@ -16,6 +16,7 @@
 
 pub mod aead;
 pub mod hash;
+pub mod lthash;
 pub mod onchain;
 pub mod replay;
 pub mod sig;

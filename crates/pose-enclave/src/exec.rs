@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pose_runtime::{CallEnv, Entry};
+use pose_runtime::{CallEnv, ContractState, Entry};
 use pose_types::codec::Decode;
 use pose_types::{Address, ContractId, DecodeError, Epoch, Hash32, Seq};
 
+use crate::app_state::StateDiff;
 use crate::chain::{self, ManagerCall, PayoutLine};
 use crate::limits::{
     BATCH_REQUESTS_MAX, CALL_FUEL_MAX, CALL_OUTPUT_BYTES_MAX, PIPELINE_UPDATES_MAX,
@@ -45,12 +46,15 @@ pub(crate) enum SubmitKey {
 #[derive(Debug)]
 pub(crate) struct ExecState {
     pub(crate) epoch: Epoch,
-    /// States from the latest committed one to the head, by seq.
-    states: BTreeMap<Seq, AppState>,
-    /// Hash of every state of this epoch still acknowledgeable.
+    /// The oldest state still needed: the head the epoch started from, then the latest state
+    /// every member acknowledged. The diffs below lead from it to the head.
+    base: AppState,
+    /// Whether every member acknowledged `base` (it is then the committed state).
+    base_committed: bool,
+    /// The diff leading to each state after `base`, by its seq (at most the pipeline depth).
+    diffs: BTreeMap<Seq, StateDiff>,
+    /// Hash of every state of this epoch still acknowledgeable, from `base` to the head.
     hashes: BTreeMap<Seq, Hash32>,
-    /// The latest state every member acknowledged.
-    pub(crate) committed: Option<AppState>,
     /// Highest seq each member acknowledged in this epoch.
     acked: BTreeMap<Address, Seq>,
     /// Nonces of the updates sent in this incarnation, with their seq: an ack must name one.
@@ -67,16 +71,18 @@ pub(crate) struct ExecState {
 }
 
 impl ExecState {
+    /// Starts an epoch from `head` (the one copy of the state an executor change costs).
     fn new(epoch: Epoch, head: &AppState) -> Self {
-        let mut states = BTreeMap::new();
         let mut hashes = BTreeMap::new();
         hashes.insert(head.seq, head.hash());
-        states.insert(head.seq, head.clone());
+        let mut base = head.clone();
+        base.clear_touched();
         Self {
             epoch,
-            states,
+            base,
+            base_committed: false,
+            diffs: BTreeMap::new(),
             hashes,
-            committed: None,
             acked: BTreeMap::new(),
             sent_nonces: BTreeMap::new(),
             accepts: BTreeMap::new(),
@@ -87,6 +93,21 @@ impl ExecState {
             challenged: BTreeSet::new(),
             submitted_ms: BTreeMap::new(),
         }
+    }
+
+    /// The latest state every member acknowledged, if any.
+    pub(crate) fn committed(&self) -> Option<&AppState> {
+        self.base_committed.then_some(&self.base)
+    }
+
+    /// The committed state, for a read-only query.
+    fn committed_mut(&mut self) -> Option<&mut AppState> {
+        self.base_committed.then_some(&mut self.base)
+    }
+
+    /// Updates sent and not yet acknowledged by every member.
+    fn in_flight(&self) -> usize {
+        self.diffs.len() + usize::from(!self.base_committed)
     }
 
     /// Counts a member's on-chain answer to a member challenge as its ack of `(seq, hash)`
@@ -207,7 +228,7 @@ impl<P: Platform> Enclave<P> {
             if rep.view.phase != Phase::Executing {
                 return Err(Rejection::WrongPhase);
             }
-            let secrets = rep.secrets.clone().ok_or(Rejection::NotServing(cid))?;
+            let secrets = rep.secrets.as_ref().ok_or(Rejection::NotServing(cid))?;
             let Some(exec) = rep.exec.as_mut() else {
                 return Err(Rejection::NotServing(cid));
             };
@@ -217,9 +238,8 @@ impl<P: Platform> Enclave<P> {
             }
             let epoch = exec.epoch;
             if req.kind == RequestKind::Query {
-                let committed = exec.committed.clone().ok_or(Rejection::NotReady)?;
-                let (key, input) = e.open_request(&secrets, &req)?;
-                let mut contract = committed.contract.clone();
+                let (key, input) = e.open_request(secrets, &req)?;
+                let committed = exec.committed_mut().ok_or(Rejection::NotReady)?;
                 let env = CallEnv {
                     caller: req.user,
                     block_number: committed.block_number,
@@ -229,14 +249,17 @@ impl<P: Platform> Enclave<P> {
                     output_bytes_max: None,
                 };
                 let code_hash = rep.view.code_hash;
-                let output =
-                    match e
-                        .engine
-                        .execute(&code_hash, Entry::Query, &mut contract, &env, &input)
-                    {
-                        Ok(o) => o.output,
-                        Err(err) => format!("error: {err}").into_bytes(),
-                    };
+                let output = match e.engine.execute(
+                    &code_hash,
+                    Entry::Query,
+                    committed.contract_for_query(),
+                    &env,
+                    &input,
+                ) {
+                    Ok(o) => o.output,
+                    Err(err) => format!("error: {err}").into_bytes(),
+                };
+                let point = (committed.seq, committed.hash());
                 let rec = Record {
                     applied_seq: Seq(0),
                     request_digest: digest,
@@ -248,7 +271,7 @@ impl<P: Platform> Enclave<P> {
                     req.user,
                     req.nonce,
                     &rec,
-                    (committed.seq, committed.hash()),
+                    point,
                     rep.view.chain_head(),
                 );
                 out.send(req.user, &Message::Reply(r));
@@ -257,7 +280,7 @@ impl<P: Platform> Enclave<P> {
             let head = rep.head.as_ref().ok_or(Rejection::NotReady)?;
             let exec = rep.exec.as_mut().ok_or(Rejection::NotServing(cid))?;
             if !e.bug(Bug::SkipNonceCheck) {
-                if let Some(rec) = head.requests.get(&(req.user, req.nonce)) {
+                if let Some(rec) = head.requests().get(&(req.user, req.nonce)) {
                     if rec.request_digest != digest {
                         return Err(Rejection::NonceReused {
                             user: req.user,
@@ -265,7 +288,7 @@ impl<P: Platform> Enclave<P> {
                         });
                     }
                     let rec = rec.clone();
-                    match exec.committed.as_ref() {
+                    match exec.committed() {
                         Some(c) if c.seq >= rec.applied_seq => {
                             let (seq, h) = (c.seq, c.hash());
                             let chain = rep.view.chain_head();
@@ -289,6 +312,13 @@ impl<P: Platform> Enclave<P> {
                     }
                     return Ok(());
                 }
+                if let Some(floor) = head.nonce_floor(&req.user).filter(|f| req.nonce <= *f) {
+                    return Err(Rejection::NonceBelowFloor {
+                        user: req.user,
+                        nonce: req.nonce,
+                        floor,
+                    });
+                }
                 if exec
                     .queue
                     .iter()
@@ -300,7 +330,7 @@ impl<P: Platform> Enclave<P> {
             if exec.queue.len() >= QUEUE_REQUESTS_MAX {
                 return Err(Rejection::Busy);
             }
-            let (reply_key, input) = e.open_request(&secrets, &req)?;
+            let (reply_key, input) = e.open_request(secrets, &req)?;
             let exec = rep.exec.as_mut().ok_or(Rejection::NotServing(cid))?;
             exec.queue.push_back(Pending {
                 user: req.user,
@@ -311,6 +341,17 @@ impl<P: Platform> Enclave<P> {
             });
             Ok(())
         })
+    }
+
+    /// Decrypts an update's state part (a diff or a whole state) under the contract's state
+    /// key, its header as associated data.
+    fn open_update(&self, state_key: &[u8; 32], u: &Update) -> Result<Vec<u8>, Rejection> {
+        if self.bug(Bug::LeakPlaintext) {
+            return Ok(u.state.clone());
+        }
+        self.platform
+            .aead_open(state_key, &u.nonce, &u.header(), &u.state)
+            .ok_or(Rejection::Aead)
     }
 
     pub(crate) fn on_update(&mut self, u: Update, out: &mut Out) -> Result<(), Rejection> {
@@ -361,51 +402,58 @@ impl<P: Platform> Enclave<P> {
                     return Err(Rejection::ExecutorBehind(i as u64));
                 }
             }
-            let secrets = match u.kind {
+            let held = rep.head.as_ref().map(|h| (h.seq, h.hash()));
+            let same_epoch = rep.head.is_some() && rep.head_epoch == u.epoch;
+            let new_hash = u.new_hash;
+            match u.kind {
+                UpdateKind::Next => {
+                    // A diff applies only to the state it was built on.
+                    match held {
+                        Some((s, h)) if same_epoch && s.0 + 1 == u.seq.0 && h == u.prev_hash => {}
+                        _ => {
+                            return Err(Rejection::BadSeq {
+                                got: u.seq,
+                                held: held.map(|x| x.0).unwrap_or_default(),
+                            })
+                        }
+                    }
+                    let secrets = rep.secrets.as_ref().ok_or(Rejection::WrongPhase)?;
+                    let plain = e.open_update(&secrets.state_key, &u)?;
+                    let diff = StateDiff::decode(&plain)?;
+                    let sc = &diff.scalars;
+                    if sc.seq != u.seq || sc.chain_pos != u.chain_pos || sc.tx_hash != u.tx_hash {
+                        return Err(Rejection::Inconsistent);
+                    }
+                    let head = rep.head.as_mut().ok_or(Rejection::WrongPhase)?;
+                    let undo = head.apply_diff(&diff);
+                    if head.hash() != new_hash {
+                        head.apply_diff(&undo);
+                        return Err(Rejection::Inconsistent);
+                    }
+                    debug_assert!(head.entry_count() > 10_000 || head.check_hash());
+                    out.dirty = true;
+                }
                 UpdateKind::Sync => {
                     let plain = e
                         .platform
                         .box_open_identity(&u.secrets)
                         .ok_or(Rejection::Aead)?;
-                    let s = Secrets::decode(&plain, u.cid)?;
+                    let secrets = Secrets::decode(&plain, u.cid)?;
                     if let Some(old) = &rep.secrets {
-                        if old != &s {
+                        if old != &secrets {
                             return Err(Rejection::Conflict(u.seq));
                         }
                     }
-                    s
-                }
-                UpdateKind::Next => rep.secrets.clone().ok_or(Rejection::WrongPhase)?,
-            };
-            let plain = if e.bug(Bug::LeakPlaintext) {
-                u.state.clone()
-            } else {
-                e.platform
-                    .aead_open(&secrets.state_key, &u.nonce, &u.header(), &u.state)
-                    .ok_or(Rejection::Aead)?
-            };
-            let st = AppState::decode(&plain)?;
-            if st.hash() != u.new_hash
-                || st.seq != u.seq
-                || st.chain_pos != u.chain_pos
-                || st.tx_hash != u.tx_hash
-            {
-                return Err(Rejection::Inconsistent);
-            }
-            let held = rep.head.as_ref().map(|h| (h.seq, h.hash()));
-            let same_epoch = rep.head.is_some() && rep.head_epoch == u.epoch;
-            let mut apply = true;
-            match u.kind {
-                UpdateKind::Next => match held {
-                    Some((s, h)) if same_epoch && s.0 + 1 == u.seq.0 && h == u.prev_hash => {}
-                    _ => {
-                        return Err(Rejection::BadSeq {
-                            got: u.seq,
-                            held: held.map(|x| x.0).unwrap_or_default(),
-                        })
+                    let plain = e.open_update(&secrets.state_key, &u)?;
+                    let st = AppState::decode(&plain)?;
+                    if st.hash() != new_hash
+                        || st.seq != u.seq
+                        || st.chain_pos != u.chain_pos
+                        || st.tx_hash != u.tx_hash
+                    {
+                        return Err(Rejection::Inconsistent);
                     }
-                },
-                UpdateKind::Sync => {
+                    let mut apply = true;
                     if let Some((s, h)) = held {
                         if same_epoch && u.seq < s {
                             return Err(Rejection::BadSeq {
@@ -414,32 +462,42 @@ impl<P: Platform> Enclave<P> {
                             });
                         }
                         if same_epoch && u.seq == s {
-                            if h != u.new_hash {
+                            if h != new_hash {
                                 return Err(Rejection::Conflict(u.seq));
                             }
                             apply = false;
                         }
                     }
+                    if rep.secrets.is_none() {
+                        let code_hash = e
+                            .engine
+                            .load(&secrets.code)
+                            .map_err(|_| Rejection::CodeMismatch)?;
+                        if code_hash != rep.view.code_hash {
+                            return Err(Rejection::CodeMismatch);
+                        }
+                    }
+                    // Every check passed: adopt the state.
+                    if apply {
+                        rep.secrets = Some(secrets);
+                        rep.head = Some(st);
+                        rep.head_epoch = u.epoch;
+                        out.dirty = true;
+                    }
                 }
             }
-            if rep.secrets.is_none() {
-                let code_hash = e
-                    .engine
-                    .load(&secrets.code)
-                    .map_err(|_| Rejection::CodeMismatch)?;
-                if code_hash != rep.view.code_hash {
-                    return Err(Rejection::CodeMismatch);
-                }
-            }
-            // Every check passed: apply.
-            let new_hash = u.new_hash;
             let accept = if rep.view.phase == Phase::Creation {
                 let txh = rep.view.tx_hash();
+                let input_public = rep
+                    .secrets
+                    .as_ref()
+                    .map(|s| s.input_public)
+                    .ok_or(Rejection::WrongPhase)?;
                 let dg = chain::digest::accept(
                     &d,
                     u.cid,
                     &rep.view.code_hash,
-                    &secrets.input_public,
+                    &input_public,
                     &new_hash,
                     &txh,
                 );
@@ -447,12 +505,6 @@ impl<P: Platform> Enclave<P> {
             } else {
                 None
             };
-            if apply {
-                rep.secrets = Some(secrets);
-                rep.head = Some(st);
-                rep.head_epoch = u.epoch;
-                out.dirty = true;
-            }
             let mut ack = Ack {
                 cid: u.cid,
                 epoch: u.epoch,
@@ -572,13 +624,7 @@ impl<P: Platform> Enclave<P> {
             let (input_secret, input_public) = e.platform.box_keypair();
             let v = &rep.view;
             let first = v.log.first().ok_or(Rejection::WrongPhase)?;
-            let mut st = AppState {
-                chain_pos: v.hashes.len() as u64,
-                tx_hash: v.tx_hash(),
-                block_number: first.block_number,
-                block_time_secs: first.block_time_secs,
-                ..AppState::default()
-            };
+            let mut contract = ContractState::default();
             let env = CallEnv {
                 caller: first.sender,
                 block_number: first.block_number,
@@ -591,11 +637,16 @@ impl<P: Platform> Enclave<P> {
                 .execute(
                     &code_hash,
                     Entry::Init,
-                    &mut st.contract,
+                    &mut contract,
                     &env,
                     &dep.init_input,
                 )
                 .map_err(|_| Rejection::CodeMismatch)?;
+            let mut st = AppState::with_contract(contract);
+            st.chain_pos = v.hashes.len() as u64;
+            st.tx_hash = v.tx_hash();
+            st.block_number = first.block_number;
+            st.block_time_secs = first.block_time_secs;
             rep.secrets = Some(Secrets {
                 state_key,
                 input_secret,
@@ -770,14 +821,19 @@ impl<P: Platform> Enclave<P> {
                 .and_then(|v| v.into_iter().min())
         };
         let Some(min) = min else { return };
-        if exec.committed.as_ref().is_some_and(|c| c.seq >= min) {
+        if exec.committed().is_some_and(|c| c.seq >= min) || min < exec.base.seq {
             return;
         }
-        let Some(st) = exec.states.get(&min).cloned() else {
-            return;
-        };
+        // Bring the base forward to `min` through the diffs: the cost of the changes, not
+        // of the state.
+        let later = exec.diffs.split_off(&Seq(min.0 + 1));
+        for diff in std::mem::replace(&mut exec.diffs, later).values() {
+            exec.base.apply_diff(diff);
+        }
+        exec.base_committed = true;
         let epoch = exec.epoch;
-        let hash = st.hash();
+        let hash = exec.base.hash();
+        debug_assert_eq!(exec.hashes.get(&min), Some(&hash));
         let release: Vec<Seq> = exec.replies.range(..=min).map(|(s, _)| *s).collect();
         let mut to_send = Vec::new();
         for s in release {
@@ -785,26 +841,44 @@ impl<P: Platform> Enclave<P> {
                 to_send.extend(set);
             }
         }
-        exec.states = exec.states.split_off(&min);
+        exec.hashes = exec.hashes.split_off(&min);
         exec.sent_nonces.retain(|_, s| *s >= min);
-        exec.committed = Some(st.clone());
         for (user, nonce) in to_send {
-            if let Some(rec) = st.requests.get(&(user, nonce)) {
-                let r = self.make_reply(cid, epoch, user, nonce, rec, (min, hash), chain);
-                out.send(user, &Message::Reply(r));
-            }
+            let Some(rec) = exec.base.requests().get(&(user, nonce)).cloned() else {
+                continue;
+            };
+            let r = self.make_reply(cid, epoch, user, nonce, &rec, (min, hash), chain);
+            out.send(user, &Message::Reply(r));
         }
     }
 
+    /// The executor's on-chain duties over the committed state: complete the creation,
+    /// answer challenges, submit payouts and the termination.
     fn chain_duties(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) {
+        let Some(exec) = rep.exec.as_mut().filter(|x| x.base_committed) else {
+            return;
+        };
+        // Lend the committed state out of the executor's soft state for the duration (no
+        // copy); nothing below changes it.
+        let committed = std::mem::take(&mut exec.base);
+        self.chain_duties_over(cid, rep, &committed, out);
+        if let Some(exec) = rep.exec.as_mut() {
+            exec.base = committed;
+        }
+    }
+
+    fn chain_duties_over(
+        &mut self,
+        cid: ContractId,
+        rep: &mut Replica,
+        committed: &AppState,
+        out: &mut Out,
+    ) {
         let me = self.me;
         let now = self.now_ms;
         let d = self.config.deployment;
         let others = Self::others(rep, me);
         let Some(exec) = rep.exec.as_mut() else {
-            return;
-        };
-        let Some(committed) = exec.committed.clone() else {
             return;
         };
         let Some(secrets) = rep.secrets.as_ref() else {
@@ -860,14 +934,14 @@ impl<P: Platform> Enclave<P> {
                 let chash = committed.hash();
                 let open: Vec<u64> = v.open_challenges.iter().copied().collect();
                 for id in open {
-                    let Some(entry) = committed.challenges.get(&id) else {
+                    let Some(entry) = committed.challenges().get(&id) else {
                         continue;
                     };
                     if !exec.may_submit(SubmitKey::Respond(id), now) {
                         continue;
                     }
                     let reply = match entry {
-                        Some((user, nonce)) => match committed.requests.get(&(*user, *nonce)) {
+                        Some((user, nonce)) => match committed.requests().get(&(*user, *nonce)) {
                             Some(rec) => Message::Reply(self.make_reply(
                                 cid,
                                 epoch,
@@ -902,7 +976,7 @@ impl<P: Platform> Enclave<P> {
                         sig: self.platform.sign(&dg),
                     });
                 }
-                for (nonce, p) in &committed.pending_payouts {
+                for (nonce, p) in committed.pending_payouts() {
                     if v.withdrawn.contains(nonce)
                         || !exec.may_submit(SubmitKey::Withdraw(*nonce), now)
                     {
@@ -925,7 +999,7 @@ impl<P: Platform> Enclave<P> {
                 if committed.terminated
                     && committed.tx_hash == txh
                     && committed
-                        .pending_payouts
+                        .pending_payouts()
                         .keys()
                         .all(|n| v.withdrawn.contains(n))
                     && exec.may_submit(SubmitKey::Terminate, now)
@@ -943,25 +1017,29 @@ impl<P: Platform> Enclave<P> {
         }
     }
 
-    /// Folds new chain transactions and queued requests into the next state and sends it.
-    /// Returns false if there was nothing to do or the pipeline is full.
+    /// Folds new chain transactions and queued requests into the head, in place, and sends
+    /// what changed (a [`StateDiff`]) to the members in step. Returns false if there was
+    /// nothing to do or the pipeline is full.
     fn build_update(&mut self, cid: ContractId, rep: &mut Replica, out: &mut Out) -> bool {
         let me = self.me;
         if rep.view.phase != Phase::Executing {
             return false;
         }
+        let others = Self::others(rep, me);
+        let Replica {
+            view,
+            secrets,
+            head,
+            exec,
+            ..
+        } = rep;
         let (Some(head), Some(secrets), Some(exec)) =
-            (rep.head.as_ref(), rep.secrets.clone(), rep.exec.as_mut())
+            (head.as_mut(), secrets.as_ref(), exec.as_mut())
         else {
             return false;
         };
-        let committed_seq = exec.committed.as_ref().map(|c| c.seq);
-        let in_flight = exec
-            .states
-            .keys()
-            .filter(|s| Some(**s) > committed_seq)
-            .count();
-        let chain_len = rep.view.hashes.len() as u64;
+        let in_flight = exec.in_flight();
+        let chain_len = view.hashes.len() as u64;
         let chain_news = head.chain_pos < chain_len;
         // The pipeline bounds request batches; chain facts (a pool change above all) are
         // always folded in, so members that already saw them never wait for this executor.
@@ -972,13 +1050,15 @@ impl<P: Platform> Enclave<P> {
             return false;
         }
         let take_requests = in_flight < PIPELINE_UPDATES_MAX;
-        let mut new = head.clone();
-        new.seq = Seq(head.seq.0 + 1);
+        let prev_hash = head.hash();
+        head.clear_touched();
+        head.seq = Seq(head.seq.0 + 1);
+        let code_hash = view.code_hash;
         let mut replies: BTreeSet<(Address, u64)> = BTreeSet::new();
         let mut index = 0u64;
         // Chain facts first, in log order.
         for pos in head.chain_pos..chain_len {
-            let tx = rep.view.log[pos as usize].clone();
+            let tx = &view.log[pos as usize];
             match tx.call() {
                 Ok(ManagerCall::Deposit { .. }) => {
                     let times = if self.bug(Bug::DoubleCreditDeposit) {
@@ -987,40 +1067,36 @@ impl<P: Platform> Enclave<P> {
                         1
                     };
                     for _ in 0..times {
-                        let b = new.contract.balances.entry(tx.sender).or_insert(0);
-                        *b = b.saturating_add(tx.value_wei);
-                        new.deposits_credited_wei =
-                            new.deposits_credited_wei.saturating_add(tx.value_wei);
+                        let have = head.contract().balances.get(&tx.sender).copied();
+                        head.set_balance(tx.sender, have.unwrap_or(0).saturating_add(tx.value_wei));
+                        head.deposits_credited_wei =
+                            head.deposits_credited_wei.saturating_add(tx.value_wei);
                     }
-                    if new.terminated {
-                        refund_all(&mut new);
+                    if head.terminated {
+                        head.refund_all();
                     }
                 }
                 Ok(ManagerCall::Challenge { request, .. }) => {
                     if let Effect::ChallengeOpened { challenge_id } = tx.effect {
-                        if !new.challenges.contains_key(&challenge_id) {
-                            let entry = self
-                                .challenged_request(cid, &secrets, &request, &mut new, &mut index);
+                        if !head.challenges().contains_key(&challenge_id) {
+                            let entry = self.challenged_request(
+                                cid, secrets, &code_hash, &request, head, &mut index,
+                            );
                             if let Some(k) = entry {
                                 replies.insert(k);
                             }
-                            new.challenges.insert(challenge_id, entry);
+                            head.insert_challenge(challenge_id, entry);
                         }
                     }
                 }
-                Ok(ManagerCall::Withdraw { nonce, .. }) => {
-                    new.pending_payouts.remove(&nonce);
-                }
+                Ok(ManagerCall::Withdraw { nonce, .. }) => head.remove_payout(nonce),
                 _ => {}
             }
-            new.block_number = tx.block_number;
-            new.block_time_secs = tx.block_time_secs;
-            new.chain_pos = pos + 1;
-            new.tx_hash = rep.view.hashes[pos as usize];
+            head.block_number = tx.block_number;
+            head.block_time_secs = tx.block_time_secs;
+            head.chain_pos = pos + 1;
+            head.tx_hash = view.hashes[pos as usize];
         }
-        let Some(exec) = rep.exec.as_mut() else {
-            return false;
-        };
         let mut batch = Vec::new();
         while take_requests && batch.len() < BATCH_REQUESTS_MAX {
             let Some(p) = exec.queue.pop_front() else {
@@ -1030,67 +1106,75 @@ impl<P: Platform> Enclave<P> {
         }
         for p in batch {
             if !self.bug(Bug::SkipNonceCheck) {
-                if let Some(rec) = new.requests.get(&(p.user, p.nonce)) {
+                if let Some(rec) = head.requests().get(&(p.user, p.nonce)) {
                     if rec.request_digest == p.digest {
                         replies.insert((p.user, p.nonce));
                     }
                     continue;
                 }
+                // Overtaken in the queue by later nonces of its user whose records pushed
+                // the floor past it: refused, as on arrival.
+                if head.nonce_floor(&p.user) >= Some(p.nonce) {
+                    continue;
+                }
             }
-            self.execute_request(&secrets, &rep.view.code_hash, &p, &mut new, &mut index);
+            self.execute_request(secrets, &code_hash, &p, head, &mut index);
             replies.insert((p.user, p.nonce));
         }
-        let Some(exec) = rep.exec.as_mut() else {
-            return false;
-        };
-        let new_hash = new.hash();
-        let prev_hash = head.hash();
-        exec.states.insert(new.seq, new.clone());
-        exec.hashes.insert(new.seq, new_hash);
+        let diff = head.take_diff();
+        let new_hash = head.hash();
+        debug_assert!(head.entry_count() > 10_000 || head.check_hash());
+        exec.hashes.insert(head.seq, new_hash);
         let epoch = exec.epoch;
         if self.bug(Bug::ReplyBeforeAcks) {
             for (user, nonce) in &replies {
-                if let Some(rec) = new.requests.get(&(*user, *nonce)) {
-                    let chain = rep.view.chain_head();
-                    let r =
-                        self.make_reply(cid, epoch, *user, *nonce, rec, (new.seq, new_hash), chain);
+                if let Some(rec) = head.requests().get(&(*user, *nonce)) {
+                    let chain = view.chain_head();
+                    let r = self.make_reply(
+                        cid,
+                        epoch,
+                        *user,
+                        *nonce,
+                        rec,
+                        (head.seq, new_hash),
+                        chain,
+                    );
                     out.send(*user, &Message::Reply(r));
                 }
             }
-        } else if let Some(exec) = rep.exec.as_mut() {
-            exec.replies.entry(new.seq).or_default().extend(replies);
+        } else {
+            exec.replies.entry(head.seq).or_default().extend(replies);
         }
-        let others = Self::others(rep, me);
         let mut u = self.seal_update(
             cid,
             epoch,
-            &new,
+            head,
             prev_hash,
             UpdateKind::Next,
-            &secrets,
+            secrets,
             None,
+            &diff.encode(),
         );
+        exec.diffs.insert(head.seq, diff);
         u.sig = self.platform.sign(&u.digest());
-        if let Some(exec) = rep.exec.as_mut() {
-            exec.sent_nonces.insert(u.nonce, u.seq);
-        }
+        exec.sent_nonces.insert(u.nonce, u.seq);
         let now = self.now_ms;
-        if let Some(exec) = rep.exec.as_mut() {
-            for m in &others {
-                // A member that is not in step gets a sync from the retransmission path.
-                if exec.acked.contains_key(m) {
-                    exec.last_sent_ms.insert(*m, now);
-                }
+        for m in &others {
+            // A member that is not in step gets a sync from the retransmission path.
+            if exec.acked.contains_key(m) {
+                exec.last_sent_ms.insert(*m, now);
             }
         }
         for m in others {
             out.send(m, &Message::Update(u.clone()));
         }
-        rep.head = Some(new);
         out.dirty = true;
         true
     }
 
+    /// An update of `st` (its header fields) carrying `plain`: a [`StateDiff`] for
+    /// [`UpdateKind::Next`], the whole state for [`UpdateKind::Sync`] (with the secrets
+    /// boxed to `to_enc_key`). Unsigned.
     #[allow(clippy::too_many_arguments)]
     fn seal_update(
         &mut self,
@@ -1101,6 +1185,7 @@ impl<P: Platform> Enclave<P> {
         kind: UpdateKind,
         secrets: &Secrets,
         to_enc_key: Option<&[u8; 32]>,
+        plain: &[u8],
     ) -> Update {
         let mut nonce = [0u8; 24];
         self.platform.random(&mut nonce);
@@ -1127,24 +1212,24 @@ impl<P: Platform> Enclave<P> {
             sender: self.me,
             sig: Vec::new(),
         };
-        let plain = st.encode();
         u.state = if self.bug(Bug::LeakPlaintext) {
-            plain
+            plain.to_vec()
         } else {
             self.platform
-                .aead_seal(&secrets.state_key, &nonce, &u.header(), &plain)
+                .aead_seal(&secrets.state_key, &nonce, &u.header(), plain)
         };
         u
     }
 
     /// Validates and (if new) executes a request forced on-chain; returns `(user, nonce)` or
-    /// `None` if it was invalid.
+    /// `None` if it was invalid (or executed long ago, below its user's nonce floor).
     fn challenged_request(
         &mut self,
         cid: ContractId,
         secrets: &Secrets,
+        code_hash: &Hash32,
         bytes: &[u8],
-        new: &mut AppState,
+        st: &mut AppState,
         index: &mut u64,
     ) -> Option<(Address, u64)> {
         let req = Request::decode(bytes).ok()?;
@@ -1155,17 +1240,15 @@ impl<P: Platform> Enclave<P> {
         if !self.platform.verify(&req.user, &digest, &req.sig) {
             return None;
         }
-        if let Some(rec) = new.requests.get(&(req.user, req.nonce)) {
-            if !self.bug(Bug::SkipNonceCheck) {
+        if !self.bug(Bug::SkipNonceCheck) {
+            if let Some(rec) = st.requests().get(&(req.user, req.nonce)) {
                 return (rec.request_digest == digest).then_some((req.user, req.nonce));
+            }
+            if st.nonce_floor(&req.user) >= Some(req.nonce) {
+                return None;
             }
         }
         let (reply_key, input) = self.open_request(secrets, &req).ok()?;
-        let code_hash = self
-            .replicas
-            .get(&cid)
-            .map(|r| r.view.code_hash)
-            .unwrap_or_else(|| sha256(&[&secrets.code]));
         let p = Pending {
             user: req.user,
             nonce: req.nonce,
@@ -1173,7 +1256,7 @@ impl<P: Platform> Enclave<P> {
             reply_key,
             input,
         };
-        self.execute_request(secrets, &code_hash, &p, new, index);
+        self.execute_request(secrets, code_hash, &p, st, index);
         Some((req.user, req.nonce))
     }
 
@@ -1182,56 +1265,48 @@ impl<P: Platform> Enclave<P> {
         secrets: &Secrets,
         code_hash: &Hash32,
         p: &Pending,
-        new: &mut AppState,
+        st: &mut AppState,
         index: &mut u64,
     ) {
         let random = sha256(&[
             &secrets.random_seed,
-            &new.seq.0.to_be_bytes(),
+            &st.seq.0.to_be_bytes(),
             &index.to_be_bytes(),
         ])
         .0;
         *index += 1;
         let env = CallEnv {
             caller: p.user,
-            block_number: new.block_number,
-            block_time_secs: new.block_time_secs,
+            block_number: st.block_number,
+            block_time_secs: st.block_time_secs,
             random,
             fuel_limit: CALL_FUEL_MAX,
             output_bytes_max: Some(CALL_OUTPUT_BYTES_MAX),
         };
-        let output =
-            match self
-                .engine
-                .execute(code_hash, Entry::Call, &mut new.contract, &env, &p.input)
-            {
-                Ok(o) => {
-                    for pay in &o.payouts {
-                        let n = new.next_payout_nonce;
-                        new.next_payout_nonce += 1;
-                        new.pending_payouts.insert(
-                            n,
-                            PayoutLine {
-                                to: pay.to,
-                                amount_wei: pay.amount_wei,
-                            },
-                        );
-                        new.payouts_decided_wei =
-                            new.payouts_decided_wei.saturating_add(pay.amount_wei);
-                    }
-                    if o.terminate {
-                        new.terminated = true;
-                        refund_all(new);
-                    }
-                    o.output
+        let engine = &mut self.engine;
+        let result = st.run_contract(|c| engine.execute(code_hash, Entry::Call, c, &env, &p.input));
+        let output = match result {
+            Ok(o) => {
+                for pay in &o.payouts {
+                    st.add_payout(PayoutLine {
+                        to: pay.to,
+                        amount_wei: pay.amount_wei,
+                    });
                 }
-                Err(err) => format!("error: {err}").into_bytes(),
-            };
+                if o.terminate {
+                    st.terminated = true;
+                    st.refund_all();
+                }
+                o.output
+            }
+            Err(err) => format!("error: {err}").into_bytes(),
+        };
         let enc = self.encrypt_output(&p.reply_key, &p.digest, &output);
-        new.requests.insert(
-            (p.user, p.nonce),
+        st.insert_record(
+            p.user,
+            p.nonce,
             Record {
-                applied_seq: new.seq,
+                applied_seq: st.seq,
                 request_digest: p.digest,
                 output: enc,
             },
@@ -1242,9 +1317,12 @@ impl<P: Platform> Enclave<P> {
         let me = self.me;
         let now = self.now_ms;
         let d = self.config.deployment;
-        let (Some(head), Some(secrets)) = (rep.head.clone(), rep.secrets.clone()) else {
+        let Some(head_seq) = rep.head.as_ref().map(|h| h.seq) else {
             return;
         };
+        if rep.secrets.is_none() {
+            return;
+        }
         let Some(epoch) = rep.exec.as_ref().map(|x| x.epoch) else {
             return;
         };
@@ -1262,7 +1340,7 @@ impl<P: Platform> Enclave<P> {
             // manager checks them all against one value): a stale one is owed again.
             let stale_accept = rep.view.phase == Phase::Creation
                 && exec.accepts.get(&a).is_none_or(|(h, _)| *h != txh);
-            let owes = acked.is_none_or(|s| s < head.seq) || stale_accept;
+            let owes = acked.is_none_or(|s| s < head_seq) || stale_accept;
             let in_view = rep.view.member_challenges.get(&a).copied();
             if in_view.is_some() {
                 exec.challenged.insert(a);
@@ -1281,14 +1359,19 @@ impl<P: Platform> Enclave<P> {
                 .is_none_or(|t| now >= t + RETRANSMIT_MS);
             if due {
                 exec.last_sent_ms.insert(a, now);
+                // A member out of step catches up with the whole state.
+                let (Some(head), Some(secrets)) = (rep.head.as_ref(), rep.secrets.as_ref()) else {
+                    return;
+                };
                 let mut u = self.seal_update(
                     cid,
                     epoch,
-                    &head,
+                    head,
                     Hash32::default(),
                     UpdateKind::Sync,
-                    &secrets,
+                    secrets,
                     Some(&m.enc_key),
+                    &head.encode(),
                 );
                 u.sig = self.platform.sign(&u.digest());
                 if let Some(exec) = rep.exec.as_mut() {
@@ -1323,19 +1406,5 @@ impl<P: Platform> Enclave<P> {
                 }
             }
         }
-    }
-}
-
-/// After termination every internal balance is paid out.
-fn refund_all(st: &mut AppState) {
-    let balances = std::mem::take(&mut st.contract.balances);
-    for (to, amount_wei) in balances {
-        if amount_wei == 0 {
-            continue;
-        }
-        let n = st.next_payout_nonce;
-        st.next_payout_nonce += 1;
-        st.pending_payouts.insert(n, PayoutLine { to, amount_wei });
-        st.payouts_decided_wei = st.payouts_decided_wei.saturating_add(amount_wei);
     }
 }

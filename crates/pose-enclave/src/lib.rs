@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod abi;
+pub mod app_state;
 pub mod chain;
 pub mod decode;
 pub mod limits;
@@ -43,6 +44,7 @@ use pose_runtime::ContractEngine;
 use pose_types::codec::{encode_bytes, encode_count};
 use pose_types::{Address, ContractId, Decode, Encode, Epoch, Hash32, Reader, Seq};
 
+pub use app_state::{EntryKey, EntryValue, Scalars, StateDiff, RECORDS_PER_USER_MAX};
 pub use chain::{ChainTx, Deployment, Effect, ManagerCall, Member, Params, PayoutLine};
 pub use platform::{Platform, SealError, Signature};
 pub use state::{AppState, Phase, Record, Secrets, View};
@@ -299,6 +301,21 @@ pub enum Rejection {
     /// The sealed blob did not open.
     #[error("sealed blob did not open")]
     Unseal,
+    /// The request's nonce is at or below its user's nonce floor and has no record: it was
+    /// executed and its receipt pruned (a user keeps the records of its latest
+    /// [`RECORDS_PER_USER_MAX`] requests), or it is older than those.
+    #[error(
+        "nonce {nonce} of {user} is at or below the user's floor {floor}: it was executed and \
+         its receipt pruned, or it is too old; send new requests with a nonce above {floor}"
+    )]
+    NonceBelowFloor {
+        /// The user.
+        user: Address,
+        /// The refused nonce.
+        nonce: u64,
+        /// The user's floor.
+        floor: u64,
+    },
     /// Too many contracts.
     #[error("contract limit reached")]
     TooManyContracts,
@@ -497,7 +514,7 @@ impl<P: Platform> Enclave<P> {
             committed: r
                 .exec
                 .as_ref()
-                .and_then(|x| x.committed.as_ref().map(|c| (c.seq, c.hash()))),
+                .and_then(|x| x.committed().map(|c| (c.seq, c.hash()))),
         })
     }
 
@@ -516,7 +533,7 @@ impl<P: Platform> Enclave<P> {
     /// For an executor: the sequence number every member acknowledged.
     pub fn committed_seq(&self, cid: ContractId) -> Option<Seq> {
         let r = self.replicas.get(&cid)?;
-        r.exec.as_ref()?.committed.as_ref().map(|c| c.seq)
+        r.exec.as_ref()?.committed().map(|c| c.seq)
     }
 
     /// The one entry point: see the crate docs for the call order.

@@ -1,28 +1,28 @@
-//! What a pool member keeps per contract: its view of the chain, the replicated application
-//! state and the contract secrets, with their canonical encodings (for updates and sealing).
+//! What a pool member keeps per contract: its view of the chain and the contract secrets, with
+//! their canonical encodings (for sealing); the replicated application state is in
+//! [`crate::app_state`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pose_runtime::ContractState;
 use pose_types::codec::{encode_bytes, encode_count};
-use pose_types::wire::sha256;
-use pose_types::{Address, ContractId, Decode, Encode, Epoch, Hash32, Reader, Seq};
+use pose_types::{Address, ContractId, Decode, Encode, Epoch, Hash32, Reader};
 
-use crate::chain::{ChainTx, Member, Params, PayoutLine};
+pub use crate::app_state::{AppState, Record};
+use crate::chain::{ChainTx, Member, Params};
 use crate::decode::DecodeError;
 use crate::limits::{CHAIN_LOG_MAX, LIST_ITEMS_MAX, POOL_MEMBERS_MAX, STATE_FIELD_BYTES_MAX};
 
-/// The version byte that starts an encoded [`AppState`].
-const APP_STATE_VERSION: u8 = 1;
-
 /// Reads a variable-length byte field of the sealed state.
-fn state_bytes(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<u8>, pose_types::DecodeError> {
+pub(crate) fn state_bytes(
+    r: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<Vec<u8>, pose_types::DecodeError> {
     Ok(r.bytes(what, STATE_FIELD_BYTES_MAX)?.to_vec())
 }
 
 /// Inserts a decoded map entry, refusing a key not above every key before it: encodings
 /// list map entries in strictly increasing key order, so each map has one encoding.
-fn insert_in_order<K: Ord, V>(
+pub(crate) fn insert_in_order<K: Ord, V>(
     map: &mut BTreeMap<K, V>,
     key: K,
     value: V,
@@ -49,7 +49,7 @@ fn insert_in_order_set<K: Ord>(
 }
 
 /// Reads a count of at most `max` items of at least `min_item_bytes` each.
-fn count(
+pub(crate) fn count(
     r: &mut Reader<'_>,
     what: &'static str,
     max: usize,
@@ -70,185 +70,6 @@ pub enum Phase {
     /// Every member in turn let a challenge deadline pass; a member holding the state may
     /// `revive` it (docs/protocol.md section 5).
     Crashed,
-}
-
-/// What an enclave recorded for an executed request (the idempotency table).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    /// Sequence number of the update that applied it.
-    pub applied_seq: Seq,
-    /// Request digest.
-    pub request_digest: Hash32,
-    /// `nonce24 || AEAD(reply_key, output)`.
-    pub output: Vec<u8>,
-}
-
-/// The replicated application state of a contract: identical on every member that holds the
-/// same `(seq, hash)`.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct AppState {
-    /// Sequence number of this state.
-    pub seq: Seq,
-    /// The contract's storage and internal balances.
-    pub contract: ContractState,
-    /// Chain transactions of this contract consumed so far.
-    pub chain_pos: u64,
-    /// `txHash` after them.
-    pub tx_hash: Hash32,
-    /// Block number of the last consumed transaction.
-    pub block_number: u64,
-    /// Block time of the last consumed transaction, in seconds.
-    pub block_time_secs: u64,
-    /// Executed requests by `(user, nonce)`.
-    pub requests: BTreeMap<(Address, u64), Record>,
-    /// Consumed challenges: id -> the request they carried (`None` if it was invalid).
-    pub challenges: BTreeMap<u64, Option<(Address, u64)>>,
-    /// The next payout nonce.
-    pub next_payout_nonce: u64,
-    /// Payouts decided and not yet seen withdrawn on-chain, by nonce.
-    pub pending_payouts: BTreeMap<u64, PayoutLine>,
-    /// Sum of all credited deposits, in wei.
-    pub deposits_credited_wei: u128,
-    /// Sum of all payouts decided, in wei.
-    pub payouts_decided_wei: u128,
-    /// The contract decided to terminate.
-    pub terminated: bool,
-}
-
-impl AppState {
-    /// Canonical encoding: a version byte (1), then `seq`, the storage (`u32` count, then
-    /// key and value with `u32` lengths, in key order), the balances (count, then address and
-    /// `u128`), `chain_pos`, `tx_hash`, `block_number`, `block_time_secs`, the request records
-    /// (count, then user, nonce, applied seq, request digest, output), the challenges (count,
-    /// then id and an optional `(user, nonce)`), `next_payout_nonce`, the pending payouts
-    /// (count, then nonce, recipient, amount), the two wei sums and the `terminated` flag.
-    /// Maps are written in key order, so equal states have equal encodings.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![APP_STATE_VERSION];
-        self.seq.encode_to(&mut out);
-        encode_count(self.contract.storage.len(), &mut out);
-        for (k, v) in &self.contract.storage {
-            encode_bytes(k, &mut out);
-            encode_bytes(v, &mut out);
-        }
-        encode_count(self.contract.balances.len(), &mut out);
-        for (a, b) in &self.contract.balances {
-            a.encode_to(&mut out);
-            b.encode_to(&mut out);
-        }
-        self.chain_pos.encode_to(&mut out);
-        self.tx_hash.encode_to(&mut out);
-        self.block_number.encode_to(&mut out);
-        self.block_time_secs.encode_to(&mut out);
-        encode_count(self.requests.len(), &mut out);
-        for ((u, n), r) in &self.requests {
-            u.encode_to(&mut out);
-            n.encode_to(&mut out);
-            r.applied_seq.encode_to(&mut out);
-            r.request_digest.encode_to(&mut out);
-            encode_bytes(&r.output, &mut out);
-        }
-        encode_count(self.challenges.len(), &mut out);
-        for (id, c) in &self.challenges {
-            id.encode_to(&mut out);
-            match c {
-                None => out.push(0),
-                Some((u, n)) => {
-                    out.push(1);
-                    u.encode_to(&mut out);
-                    n.encode_to(&mut out);
-                }
-            }
-        }
-        self.next_payout_nonce.encode_to(&mut out);
-        encode_count(self.pending_payouts.len(), &mut out);
-        for (n, p) in &self.pending_payouts {
-            n.encode_to(&mut out);
-            p.to.encode_to(&mut out);
-            p.amount_wei.encode_to(&mut out);
-        }
-        self.deposits_credited_wei.encode_to(&mut out);
-        self.payouts_decided_wei.encode_to(&mut out);
-        self.terminated.encode_to(&mut out);
-        out
-    }
-
-    /// Decodes [`AppState::encode`] output. Map entries must come in strictly increasing key
-    /// order (as `encode` writes them), so the encoding stays canonical.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let s = Self::decode_fields(&mut r)?;
-        r.finish()?;
-        Ok(s)
-    }
-
-    fn decode_fields(r: &mut Reader<'_>) -> Result<Self, pose_types::DecodeError> {
-        let mut s = AppState::default();
-        let version = u8::decode_from(r)?;
-        if version != APP_STATE_VERSION {
-            return Err(pose_types::DecodeError::UnsupportedVersion {
-                got: version,
-                supported: APP_STATE_VERSION,
-            });
-        }
-        s.seq = Seq::decode_from(r)?;
-        for _ in 0..count(r, "storage", usize::MAX, 8)? {
-            let k = state_bytes(r, "storage key")?;
-            let v = state_bytes(r, "storage value")?;
-            insert_in_order(&mut s.contract.storage, k, v, "storage")?;
-        }
-        for _ in 0..count(r, "balances", usize::MAX, 20 + 16)? {
-            let a = Address::decode_from(r)?;
-            let b = u128::decode_from(r)?;
-            insert_in_order(&mut s.contract.balances, a, b, "balances")?;
-        }
-        s.chain_pos = u64::decode_from(r)?;
-        s.tx_hash = Hash32::decode_from(r)?;
-        s.block_number = u64::decode_from(r)?;
-        s.block_time_secs = u64::decode_from(r)?;
-        for _ in 0..count(r, "requests", usize::MAX, 20 + 8 + 8 + 32 + 4)? {
-            let u = Address::decode_from(r)?;
-            let nonce = u64::decode_from(r)?;
-            let rec = Record {
-                applied_seq: Seq::decode_from(r)?,
-                request_digest: Hash32::decode_from(r)?,
-                output: state_bytes(r, "recorded output")?,
-            };
-            insert_in_order(&mut s.requests, (u, nonce), rec, "requests")?;
-        }
-        for _ in 0..count(r, "challenges", usize::MAX, 8 + 1)? {
-            let id = u64::decode_from(r)?;
-            let c = match u8::decode_from(r)? {
-                0 => None,
-                1 => Some((Address::decode_from(r)?, u64::decode_from(r)?)),
-                tag => {
-                    return Err(pose_types::DecodeError::InvalidTag {
-                        what: "option",
-                        tag: tag.into(),
-                    })
-                }
-            };
-            insert_in_order(&mut s.challenges, id, c, "challenges")?;
-        }
-        s.next_payout_nonce = u64::decode_from(r)?;
-        for _ in 0..count(r, "pending payouts", usize::MAX, 8 + 20 + 16)? {
-            let nonce = u64::decode_from(r)?;
-            let p = PayoutLine {
-                to: Address::decode_from(r)?,
-                amount_wei: u128::decode_from(r)?,
-            };
-            insert_in_order(&mut s.pending_payouts, nonce, p, "pending payouts")?;
-        }
-        s.deposits_credited_wei = u128::decode_from(r)?;
-        s.payouts_decided_wei = u128::decode_from(r)?;
-        s.terminated = bool::decode_from(r)?;
-        Ok(s)
-    }
-
-    /// The state hash: sha256 over the canonical encoding.
-    pub fn hash(&self) -> Hash32 {
-        sha256(&[b"pose.appstate.v1", &self.encode()])
-    }
 }
 
 /// The contract secrets every pool member holds.
@@ -493,55 +314,6 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn app_state_round_trips() {
-        let mut s = AppState {
-            seq: Seq(4),
-            ..AppState::default()
-        };
-        s.contract.storage.insert(b"k".to_vec(), b"v".to_vec());
-        s.contract.balances.insert(Address([1; 20]), 7);
-        s.requests.insert(
-            (Address([2; 20]), 3),
-            Record {
-                applied_seq: Seq(2),
-                request_digest: Hash32([9; 32]),
-                output: vec![1, 2],
-            },
-        );
-        s.challenges.insert(1, None);
-        s.pending_payouts.insert(
-            0,
-            PayoutLine {
-                to: Address([3; 20]),
-                amount_wei: 5,
-            },
-        );
-        s.terminated = true;
-        assert_eq!(AppState::decode(&s.encode()).unwrap(), s);
-        let _ = Epoch(0);
-    }
-
-    #[test]
-    fn map_entries_out_of_key_order_are_refused() {
-        let mut s = AppState::default();
-        s.contract.balances.insert(Address([1; 20]), 7);
-        s.contract.balances.insert(Address([2; 20]), 8);
-        let mut bytes = s.encode();
-        // version, seq, empty storage count, balances count: then the two entries.
-        let first = 1 + 8 + 4 + 4;
-        let entry = 20 + 16;
-        let (a, b) = bytes[first..first + 2 * entry].split_at(entry);
-        let swapped = [b, a].concat();
-        bytes[first..first + 2 * entry].copy_from_slice(&swapped);
-        assert_eq!(
-            AppState::decode(&bytes),
-            Err(DecodeError::Codec(pose_types::DecodeError::Unordered {
-                what: "balances"
-            }))
-        );
-    }
 
     #[test]
     fn secrets_name_their_contract() {

@@ -11,7 +11,7 @@ use wasmtime::{Caller, Extern, Linker, Memory};
 
 use crate::kernel;
 use crate::limits::{fuel, EngineLimits};
-use crate::{CallEnv, ContractState, Payout, RuntimeError};
+use crate::{CallEnv, ContractState, Payout, RuntimeError, StateChanges};
 
 /// The import module every host function lives in.
 pub const HOST_MODULE: &str = "pose";
@@ -116,27 +116,27 @@ impl HostState {
         Ok(())
     }
 
-    /// Applies the overlay to the state and returns it. Zero balances are removed so that
-    /// equal ledgers have equal state hashes.
-    pub fn commit(mut self) -> ContractState {
+    /// Applies the overlay to the state and returns it, with what changed (each written key
+    /// and the value it replaced). Zero balances are removed so that equal ledgers have equal
+    /// state hashes.
+    pub fn commit(mut self) -> (ContractState, StateChanges) {
+        let mut changes = StateChanges::default();
         for (k, v) in std::mem::take(&mut self.storage_overlay) {
-            match v {
-                Some(v) => {
-                    self.base.storage.insert(k, v);
-                }
-                None => {
-                    self.base.storage.remove(&k);
-                }
-            }
+            let old = match v {
+                Some(v) => self.base.storage.insert(k.clone(), v),
+                None => self.base.storage.remove(&k),
+            };
+            changes.storage.push((k, old));
         }
         for (a, b) in std::mem::take(&mut self.balance_overlay) {
-            if b == 0 {
-                self.base.balances.remove(&a);
+            let old = if b == 0 {
+                self.base.balances.remove(&a)
             } else {
-                self.base.balances.insert(a, b);
-            }
+                self.base.balances.insert(a, b)
+            };
+            changes.balances.push((a, old.unwrap_or(0)));
         }
-        self.base
+        (self.base, changes)
     }
 }
 

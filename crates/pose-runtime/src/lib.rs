@@ -15,7 +15,7 @@ mod wasmtime_engine;
 
 pub use host::{ERR_INSUFFICIENT_BALANCE, HOST_FUNCTIONS, HOST_MODULE};
 pub use limits::EngineLimits;
-pub use state::ContractState;
+pub use state::{ContractState, StateChanges};
 pub use wasmtime_engine::{code_hash, EngineOptions, WasmtimeEngine};
 
 use pose_types::{Address, Hash32};
@@ -74,6 +74,8 @@ pub struct CallOutcome {
     pub terminate: bool,
     /// Fuel the call consumed.
     pub fuel_used: u64,
+    /// What the call changed in the state (empty for [`Entry::Query`]).
+    pub changes: StateChanges,
 }
 
 /// Why a call or a module was refused. In every case the state is unchanged.

@@ -5,6 +5,18 @@ use std::collections::BTreeMap;
 use pose_types::{Address, Hash32};
 use sha2::{Digest, Sha256};
 
+/// What one call changed, each key with the value it replaced: enough for the caller to
+/// update an incremental state hash and to build a diff, at a cost that follows the call's
+/// writes rather than the state's size. Keys appear once each, in increasing order; a key may
+/// be listed although its value did not change (the contract wrote the same value back).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    /// Storage keys written or removed, each with its previous value (`None`: it was absent).
+    pub storage: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Balances written, each with its previous amount in wei (0: it was absent).
+    pub balances: Vec<(Address, u128)>,
+}
+
 /// A contract's state. Ordered maps make iteration and hashing deterministic.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContractState {

@@ -12,7 +12,9 @@ use wasmtime::{
 
 use crate::host::{self, HostState, HOST_FUNCTIONS, HOST_MODULE};
 use crate::limits::EngineLimits;
-use crate::{CallEnv, CallOutcome, ContractEngine, ContractState, Entry, RuntimeError};
+use crate::{
+    CallEnv, CallOutcome, ContractEngine, ContractState, Entry, RuntimeError, StateChanges,
+};
 
 /// Options of a [`WasmtimeEngine`] beyond its limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +234,7 @@ impl WasmtimeEngine {
                     payouts: std::mem::take(&mut host.payouts),
                     terminate: host.terminate,
                     fuel_used: env.fuel_limit.saturating_sub(fuel_left),
+                    changes: StateChanges::default(),
                 };
                 if entry == Entry::Query {
                     *state = host.base;
@@ -242,8 +245,9 @@ impl WasmtimeEngine {
                         ..outcome
                     })
                 } else {
-                    *state = host.commit();
-                    Ok(outcome)
+                    let (committed, changes) = host.commit();
+                    *state = committed;
+                    Ok(CallOutcome { changes, ..outcome })
                 }
             }
             Err(e) => {

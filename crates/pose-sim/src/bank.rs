@@ -11,7 +11,7 @@
 //! the count never exceeds one (exactly once).
 
 use pose_runtime::{
-    CallEnv, CallOutcome, ContractEngine, ContractState, Entry, Payout, RuntimeError,
+    CallEnv, CallOutcome, ContractEngine, ContractState, Entry, Payout, RuntimeError, StateChanges,
 };
 use pose_types::{Address, Hash32};
 use sha2::{Digest, Sha256};
@@ -34,6 +34,29 @@ pub fn exec_key(caller: &Address, nonce: u64) -> Vec<u8> {
     k.extend_from_slice(&caller.0);
     k.extend_from_slice(&nonce.to_be_bytes());
     k
+}
+
+/// What a call changed, as the engine reports it: every key whose value differs, with its old
+/// value. (The bank's states are tiny; a real engine tracks its writes instead.)
+fn changes_between(old: &ContractState, new: &ContractState) -> StateChanges {
+    let mut c = StateChanges::default();
+    let keys: std::collections::BTreeSet<&Vec<u8>> =
+        old.storage.keys().chain(new.storage.keys()).collect();
+    for k in keys {
+        let (o, n) = (old.storage.get(k), new.storage.get(k));
+        if o != n {
+            c.storage.push((k.clone(), o.cloned()));
+        }
+    }
+    let addrs: std::collections::BTreeSet<&Address> =
+        old.balances.keys().chain(new.balances.keys()).collect();
+    for a in addrs {
+        let (o, n) = (old.balances.get(a), new.balances.get(a));
+        if o != n {
+            c.balances.push((*a, o.copied().unwrap_or(0)));
+        }
+    }
+    c
 }
 
 impl ContractEngine for BankEngine {
@@ -141,6 +164,8 @@ impl ContractEngine for BankEngine {
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
                 next.storage.insert(k, (n + 1).to_be_bytes().to_vec());
+                next.balances.retain(|_, b| *b != 0);
+                out.changes = changes_between(state, &next);
                 *state = next;
                 Ok(out)
             }

@@ -1624,7 +1624,7 @@ impl World {
                 continue;
             }
             self.head_seen.insert((i, cid), key);
-            for (k, v) in &head.contract.storage {
+            for (k, v) in &head.contract().storage {
                 if k.starts_with(b"x/") && v.as_slice() != 1u64.to_be_bytes() {
                     problems.push(format!(
                         "exactly once: node {i} seq {} executed a request {} times",
@@ -1633,7 +1633,7 @@ impl World {
                     ));
                 }
             }
-            let inside = head.contract.total_balance_wei();
+            let inside = head.contract().total_balance_wei();
             if inside + head.payouts_decided_wei != head.deposits_credited_wei {
                 problems.push(format!(
                     "conservation: node {i} seq {}: balances {inside} + payouts {} != credited {}",
@@ -1678,7 +1678,7 @@ impl World {
                 .receipted
                 .iter()
                 .filter(|(c, _, _)| *c == cid)
-                .find(|(_, u, n)| !head.requests.contains_key(&(*u, *n)))
+                .find(|(_, u, n)| !head.has_executed(u, *n))
                 .copied();
             if let Some((_, u, n)) = missing {
                 self.fail(Failure::Correctness(format!(

@@ -35,7 +35,7 @@ impl World {
                 let missing = self
                     .receipted
                     .iter()
-                    .find(|(c, u, n)| *c == cid && !head.requests.contains_key(&(*u, *n)));
+                    .find(|(c, u, n)| *c == cid && !head.has_executed(u, *n));
                 if let Some((_, u, n)) = missing {
                     problem = Some(format!(
                         "lost answer: receipted request {u}/{n} of {cid:?} is missing from the state of honest pool member node {i} (epoch {} seq {})",
@@ -66,7 +66,7 @@ impl World {
                 continue;
             };
             let pending: u128 = s
-                .pending_payouts
+                .pending_payouts()
                 .iter()
                 .filter(|(n, _)| !c.used_nonces.contains(n))
                 .map(|(_, p)| p.amount_wei)
@@ -78,7 +78,7 @@ impl World {
                 .filter(|t| matches!(t.call(), Ok(ManagerCall::Deposit { .. })))
                 .map(|t| t.value_wei)
                 .sum();
-            let owed = s.contract.total_balance_wei() + pending + later;
+            let owed = s.contract().total_balance_wei() + pending + later;
             let held = c.balance_wei + c.forfeited_wei;
             if owed != held {
                 let p = format!(
