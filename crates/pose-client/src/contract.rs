@@ -640,8 +640,30 @@ fn finish(output: Vec<u8>, receipt: Reply) -> Result<Answer, ClientError> {
     Ok(Answer { output, receipt })
 }
 
+/// The nonce of a new request: the time in microseconds since the Unix epoch, or one more than
+/// the last nonce this process handed out if that is higher. Nonces of one user therefore
+/// increase, across calls and restarts, as the enclave's bounded request records expect: a
+/// pool keeps the records of each user's latest requests only, and refuses a nonce at or below
+/// the user's floor (docs/protocol.md, "Bounded history").
+pub fn fresh_nonce() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now_us.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// A signed request from `user` carrying `input` sealed to the contract key `key` under a fresh
-/// reply key and a random nonce; returns it with the reply key that opens its answer. The
+/// reply key and a [`fresh_nonce`]; returns it with the reply key that opens its answer. The
 /// sealed plaintext binds the request's `cid`, `user`, `nonce` and `kind`
 /// ([`SealedInput`]), so the body is worthless in any other request.
 pub fn build_request(
@@ -654,7 +676,7 @@ pub fn build_request(
     let mut rng = OsRng;
     let mut reply_key = [0u8; 32];
     rng.fill_bytes(&mut reply_key);
-    let nonce = rng.next_u64();
+    let nonce = fresh_nonce();
     let plain = SealedInput {
         cid,
         user: user.address(),

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod harness;
 pub mod ideal;
 pub mod model;
+pub mod pool;
 pub mod rng;
 pub mod world;
 
