@@ -740,3 +740,74 @@ fn report_data_binding_refuses_the_samples() {
         expected_report_data(&domain, &enclave, &key)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Any changed byte
+
+/// Flips one bit at each of `positions` and requires the verdict to be a refusal.
+fn every_flip_refused(
+    what: &str,
+    evidence: &[u8],
+    positions: impl Iterator<Item = usize>,
+    verify: impl Fn(&[u8]) -> Result<pose_tee::verify::VerifiedEvidence, VerifyError>,
+) {
+    assert!(
+        verify(evidence).is_ok(),
+        "{what}: the unaltered sample verifies"
+    );
+    for at in positions {
+        // The low bit, or the high bit on odd positions.
+        let mask = if at % 2 == 0 { 0x01 } else { 0x80 };
+        let altered = flip(evidence.to_vec(), at, mask);
+        assert!(
+            verify(&altered).is_err(),
+            "{what}: flipping bit {mask:#x} of byte {at} was accepted"
+        );
+    }
+}
+
+/// The host controls every byte it relays: a change anywhere in the signed parts is refused.
+/// (A DCAP quote's certification data framing after the QE report, and the PEM text of its
+/// certificates, are not signed as bytes; what they carry is checked by signature instead.)
+#[test]
+fn any_flipped_bit_in_signed_evidence_is_refused() {
+    let Some(s) = Samples::get() else { return };
+    let root = s.intel_root();
+
+    // SGX v3: header, report body, quote signature, attestation key, QE report and its
+    // signature, QE authentication data (bytes 0..1046).
+    let coll = s.read("sgx-dcap/sgx_quote_collateral.json");
+    let policy = sgx_policy(SGX_NOW);
+    every_flip_refused("sgx", &s.read("sgx-dcap/sgx_quote"), 0..1046, |q| {
+        verify_dcap(q, &coll, &root, &policy)
+    });
+
+    // TDX v4: header and TD report (0..632), quote signature and attestation key (636..764).
+    let coll = s.read("tdx-dcap/tdx_quote_collateral.json");
+    let policy = Policy::strict(TDX_NOW);
+    every_flip_refused(
+        "tdx",
+        &s.read("tdx-dcap/tdx_quote"),
+        (0..632).chain(636..764),
+        |q| verify_dcap(q, &coll, &root, &policy),
+    );
+
+    // SEV-SNP: every third byte of the whole report, signature field included.
+    let (vcek, ask, ark) = (
+        s.read("sev-snp/vcek_milan.der"),
+        s.read("sev-snp/ask.pem"),
+        s.read("sev-snp/ark.pem"),
+    );
+    let policy = Policy::strict(SNP_NOW);
+    every_flip_refused("snp", &s.snp_report(), (0..0x4A0).step_by(3), |r| {
+        verify_snp(r, &vcek, &ask, &ark, &policy)
+    });
+
+    // Nitro: every 23rd byte of the document (the P-384 checks are slow in debug builds).
+    let root = s.read("nitro/root.pem");
+    let policy = nitro_policy(NITRO_NOW);
+    let doc = s.read("nitro/attestation.cose");
+    every_flip_refused("nitro", &doc, (0..doc.len()).step_by(23), |d| {
+        verify_nitro(d, &root, &policy)
+    });
+}

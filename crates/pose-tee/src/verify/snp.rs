@@ -2,8 +2,8 @@
 //!
 //! Checks: the trusted ARK is self-signed and signs the ASK, the ASK signs the VCEK (RSA-PSS,
 //! `sev`); the three certificates are valid at [`Policy::now`]; the report is 1184 bytes, uses
-//! ECDSA P-384 with SHA-384, and its signature over bytes `0x000..0x2A0` (exactly as received)
-//! verifies under the VCEK; the VCEK certifies this chip (`hwID` = `CHIP_ID`) at this TCB
+//! ECDSA P-384 with SHA-384, its signature over bytes `0x000..0x2A0` (exactly as received)
+//! verifies under the VCEK, and the unsigned rest of the signature field is zero; the VCEK certifies this chip (`hwID` = `CHIP_ID`) at this TCB
 //! (its `blSPL`, `teeSPL`, `snpSPL`, `ucodeSPL` = `REPORTED_TCB`); the guest policy forbids
 //! debugging. The TCB status is [`TcbStatus::UpToDate`] when `REPORTED_TCB` meets
 //! [`Policy::snp_minimum_tcb`], [`TcbStatus::OutOfDate`] otherwise.
@@ -124,6 +124,13 @@ pub fn verify_snp(
         return Err(malformed(format!(
             "signature algorithm {sig_algo} is not ECDSA P-384 with SHA-384 (1)"
         )));
+    }
+    // The signature field is r (72 bytes), s (72 bytes) and reserved zeros; nothing in it is
+    // signed, so nothing in it may vary.
+    if report[SIGNATURE_OFFSET + 144..].iter().any(|b| *b != 0) {
+        return Err(malformed(
+            "the reserved bytes after the signature are not zero",
+        ));
     }
     let r = scalar(&report[SIGNATURE_OFFSET..SIGNATURE_OFFSET + 72])?;
     let s = scalar(&report[SIGNATURE_OFFSET + 72..SIGNATURE_OFFSET + 144])?;
