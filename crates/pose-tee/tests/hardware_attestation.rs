@@ -712,6 +712,74 @@ fn nitro_document_refuses_tampering_wrong_root_expiry_and_unversioned_tcb() {
     }
 }
 
+/// Re-encodes a Nitro document after `edit` changed its payload's `cabundle` (the COSE
+/// signature no longer matches, but the chain is checked first).
+fn nitro_with_cabundle(doc: &[u8], edit: impl FnOnce(&mut Vec<ciborium::Value>)) -> Vec<u8> {
+    use ciborium::Value;
+    let Value::Array(mut parts) = ciborium::de::from_reader::<Value, _>(doc).unwrap() else {
+        panic!("not a COSE_Sign1")
+    };
+    let Value::Bytes(payload) = &parts[2] else {
+        panic!("no payload")
+    };
+    let Value::Map(mut fields) = ciborium::de::from_reader::<Value, _>(payload.as_slice()).unwrap()
+    else {
+        panic!("payload is not a map")
+    };
+    let bundle = fields
+        .iter_mut()
+        .find_map(|(k, v)| match (k, v) {
+            (Value::Text(k), Value::Array(bundle)) if k == "cabundle" => Some(bundle),
+            _ => None,
+        })
+        .expect("a cabundle");
+    edit(bundle);
+    let mut payload = Vec::new();
+    ciborium::ser::into_writer(&Value::Map(fields), &mut payload).unwrap();
+    parts[2] = Value::Bytes(payload);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&Value::Array(parts), &mut out).unwrap();
+    out
+}
+
+#[test]
+fn nitro_chain_must_be_whole_and_issued_by_cas() {
+    let Some(s) = Samples::get() else { return };
+    let doc = s.read("nitro/attestation.cose");
+    let root = s.read("nitro/root.pem");
+    let policy = nitro_policy(NITRO_NOW);
+    // Re-encoding without an edit gives back a document that verifies, so each refusal below
+    // comes from its edit.
+    let same = nitro_with_cabundle(&doc, |_| {});
+    assert!(verify_nitro(&same, &root, &policy).is_ok());
+
+    // The host drops the intermediate certificates: the enclave certificate is not signed by
+    // the root.
+    let dropped = nitro_with_cabundle(&doc, |b| b.truncate(1));
+    let err = verify_nitro(&dropped, &root, &policy);
+    assert!(
+        matches!(err, Err(VerifyError::BadSignature { .. })),
+        "{err:?}"
+    );
+
+    // The enclave certificate placed as an issuer: it is not a CA.
+    let leaf = ciborium::Value::Bytes(s.read("nitro/4.der"));
+    let extended = nitro_with_cabundle(&doc, |b| b.push(leaf));
+    let err = verify_nitro(&extended, &root, &policy);
+    assert!(
+        matches!(&err, Err(VerifyError::WrongRoot { reason, .. }) if reason.contains("not a CA")),
+        "{err:?}"
+    );
+
+    // An overlong chain is refused before any signature check.
+    let long = nitro_with_cabundle(&doc, |b| {
+        let first = b[0].clone();
+        b.extend(std::iter::repeat_n(first, 8));
+    });
+    let err = verify_nitro(&long, &root, &policy);
+    assert!(matches!(err, Err(VerifyError::Malformed { .. })), "{err:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report-data binding
 

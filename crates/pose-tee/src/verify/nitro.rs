@@ -4,14 +4,14 @@
 //! Checks: the COSE structure and the protected header (algorithm ES384); the chain
 //! `cabundle[0] .. cabundle[n-1], certificate`, where `cabundle[0]` must equal the trusted root
 //! (AWS Nitro Enclaves Root G1) and every later certificate must be signed (ECDSA-SHA384) by the
-//! one before it; every certificate valid at [`Policy::now`]; the COSE signature over
+//! one before it, which must be a CA; at most 8 certificates; every certificate valid at [`Policy::now`]; the COSE signature over
 //! `["Signature1", protected, h'', payload]` by the leaf's key. Nitro reports no TCB version:
 //! the status is [`TcbStatus::NotReported`], which the policy must allow.
 
 use ciborium::Value;
 use x509_cert::Certificate;
 
-use super::x509::{check_signed_by_p384, check_valid_at, p384_key, parse_cert, validity};
+use super::x509::{check_signed_by_p384, check_valid_at, is_ca, p384_key, parse_cert, validity};
 use super::{Policy, TcbStatus, TeeKind, VerifiedEvidence, VerifyError};
 
 const KIND: TeeKind = TeeKind::Nitro;
@@ -19,6 +19,9 @@ const KIND: TeeKind = TeeKind::Nitro;
 const ES384: i128 = -35;
 /// COSE_Sign1 tag.
 const COSE_SIGN1_TAG: u64 = 18;
+/// The most certificates a chain may have (AWS issues root, regional, zonal, instance and
+/// enclave certificates): a bound on the signature checks a hostile document can cause.
+const MAX_CHAIN: usize = 8;
 
 fn malformed(reason: impl Into<String>) -> VerifyError {
     VerifyError::Malformed {
@@ -173,6 +176,12 @@ pub fn verify_nitro(
     let doc = parse_payload(&payload)?;
 
     // The chain: root first, leaf last.
+    if doc.cabundle.len() + 1 > MAX_CHAIN {
+        return Err(malformed(format!(
+            "the chain has {} certificates, more than {MAX_CHAIN}",
+            doc.cabundle.len() + 1
+        )));
+    }
     let mut chain: Vec<Certificate> = Vec::with_capacity(doc.cabundle.len() + 1);
     for (i, der) in doc
         .cabundle
@@ -192,6 +201,15 @@ pub fn verify_nitro(
         });
     }
     for i in 1..chain.len() {
+        if !is_ca(&chain[i - 1]) {
+            return Err(VerifyError::WrongRoot {
+                kind: KIND,
+                reason: format!(
+                    "certificate {} is not a CA but issues certificate {i}",
+                    i - 1
+                ),
+            });
+        }
         check_signed_by_p384(&chain[i], &chain[i - 1])
             .map_err(|reason| VerifyError::BadSignature { kind: KIND, reason })?;
     }

@@ -98,3 +98,10 @@ pub(crate) fn extension<'a>(cert: &'a Certificate, oid: &str) -> Option<&'a [u8]
         .find(|e| e.extn_id == oid)
         .map(|e| e.extn_value.as_bytes())
 }
+
+/// Whether the certificate is a CA (basicConstraints with `cA` true).
+pub(crate) fn is_ca(cert: &Certificate) -> bool {
+    extension(cert, "2.5.29.19")
+        .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
+        .is_some_and(|bc| bc.ca)
+}
