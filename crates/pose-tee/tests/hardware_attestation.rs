@@ -322,6 +322,41 @@ fn tdx_quote_v4_refuses_tampering_wrong_root_and_expiry() {
     assert!(err.is_err());
 }
 
+/// The PEM certificate chain embedded in a quote's certification data (PCK, Platform or
+/// Processor CA, root).
+fn embedded_pck_chain(quote: &[u8]) -> String {
+    let text = String::from_utf8_lossy(quote);
+    let start = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = text.rfind("-----END CERTIFICATE-----").unwrap() + 25;
+    text[start..end].to_string()
+}
+
+#[test]
+fn tdx_collateral_signed_through_the_pck_chain_is_refused() {
+    let Some(s) = Samples::get() else { return };
+    let quote = s.read("tdx-dcap/tdx_quote");
+    let coll = s.read("tdx-dcap/tdx_quote_collateral.json");
+    let pck_chain = embedded_pck_chain(&quote);
+    // The host hands the quote's own PCK chain as the signer chain of the TCB info, then of
+    // the QE identity: it leads to Intel's root, but not directly, as a signer's must.
+    for field in ["tcb_info_issuer_chain", "qe_identity_issuer_chain"] {
+        let mut c: serde_json::Value = serde_json::from_slice(&coll).unwrap();
+        c[field] = pck_chain.clone().into();
+        let altered = serde_json::to_vec(&c).unwrap();
+        let err = verify_dcap(&quote, &altered, &s.intel_root(), &Policy::strict(TDX_NOW));
+        assert!(
+            matches!(
+                err,
+                Err(VerifyError::WrongRoot {
+                    kind: TeeKind::Tdx,
+                    ..
+                })
+            ),
+            "{field}: {err:?}"
+        );
+    }
+}
+
 const TD15EX_NOW: u64 = 1_794_008_710;
 
 #[test]
@@ -778,6 +813,61 @@ fn nitro_chain_must_be_whole_and_issued_by_cas() {
     });
     let err = verify_nitro(&long, &root, &policy);
     assert!(matches!(err, Err(VerifyError::Malformed { .. })), "{err:?}");
+}
+
+#[test]
+fn truncated_evidence_is_refused_without_panicking() {
+    let Some(s) = Samples::get() else { return };
+    let root = s.intel_root();
+    let coll = s.read("sgx-dcap/sgx_quote_collateral.json");
+    let quote = s.read("sgx-dcap/sgx_quote");
+    let policy = sgx_policy(SGX_NOW);
+    for len in (0..1052).step_by(3) {
+        assert!(
+            verify_dcap(&quote[..len], &coll, &root, &policy).is_err(),
+            "sgx {len}"
+        );
+    }
+    for len in (0..coll.len()).step_by(97) {
+        assert!(
+            verify_dcap(&quote, &coll[..len], &root, &policy).is_err(),
+            "collateral {len}"
+        );
+    }
+    let coll = s.read("tdx-dcap/tdx_quote_td15ex_collateral.json");
+    let quote = s.read("tdx-dcap/tdx_quote_td15ex");
+    let policy = Policy::strict(TD15EX_NOW);
+    for len in (0..1200).step_by(3) {
+        assert!(
+            verify_dcap(&quote[..len], &coll, &root, &policy).is_err(),
+            "td15ex {len}"
+        );
+    }
+
+    let (report, vcek, ask, ark) = (
+        s.snp_report(),
+        s.read("sev-snp/vcek_milan.der"),
+        s.read("sev-snp/ask.pem"),
+        s.read("sev-snp/ark.pem"),
+    );
+    let policy = Policy::strict(SNP_NOW);
+    for len in (0..report.len()).step_by(61) {
+        assert!(verify_snp(&report[..len], &vcek, &ask, &ark, &policy).is_err());
+    }
+    for len in (0..vcek.len()).step_by(61) {
+        assert!(verify_snp(&report, &vcek[..len], &ask, &ark, &policy).is_err());
+    }
+
+    let doc = s.read("nitro/attestation.cose");
+    let root = s.read("nitro/root.pem");
+    let policy = nitro_policy(NITRO_NOW);
+    for len in (0..doc.len()).step_by(13) {
+        let err = verify_nitro(&doc[..len], &root, &policy);
+        assert!(
+            matches!(err, Err(VerifyError::Malformed { .. })),
+            "nitro {len}: {err:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
