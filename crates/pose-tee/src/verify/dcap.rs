@@ -62,7 +62,8 @@ fn kind_of(quote: &[u8]) -> Result<TeeKind, VerifyError> {
 }
 
 /// Sorts a `dcap-qvl` failure (its whole context chain) into a [`VerifyError`].
-fn classify(kind: TeeKind, now: u64, err: &anyhow::Error) -> VerifyError {
+fn classify(kind: TeeKind, policy: &Policy, err: &anyhow::Error) -> VerifyError {
+    let now = policy.now;
     let reason = format!("{err:#}");
     let has = |needles: &[&str]| needles.iter().any(|n| reason.contains(n));
     if has(&[
@@ -72,10 +73,11 @@ fn classify(kind: TeeKind, now: u64, err: &anyhow::Error) -> VerifyError {
     ]) {
         VerifyError::NoMatchingTcbLevel { kind, reason }
     } else if has(&["TCB status is invalid: Revoked"]) {
+        // Refused whatever the policy allows.
         VerifyError::TcbStatusRefused {
             kind,
             status: TcbStatus::Revoked,
-            allowed: Vec::new(),
+            allowed: policy.allowed_tcb_statuses.clone(),
         }
     } else if has(&[
         "expired",
@@ -145,7 +147,7 @@ pub fn verify_dcap(
             policy.now,
             &QuotePolicy::claims_only(policy.now),
         )
-        .map_err(|e| classify(kind, policy.now, &e))?;
+        .map_err(|e| classify(kind, policy, &e))?;
 
     let (measurement, report_data) = match &claims.report {
         Report::SgxEnclave(r) if kind == TeeKind::Sgx => (r.mr_enclave.to_vec(), r.report_data),
