@@ -65,6 +65,38 @@ fn vcek_spl(vcek: &Certificate, oid: &str, name: &str) -> Result<u8, VerifyError
     u8::from_der(value).map_err(|_| malformed(format!("the VCEK's {name} is not a small integer")))
 }
 
+/// Checks that the VCEK certifies this chip (`hwID` = `CHIP_ID`) at this TCB (its SPLs =
+/// `REPORTED_TCB`).
+fn check_vcek_matches(
+    vcek: &Certificate,
+    chip_id: &[u8],
+    reported: &SnpTcb,
+) -> Result<(), VerifyError> {
+    let hw_id = extension(vcek, OID_HW_ID)
+        .ok_or_else(|| malformed("the VCEK has no hwID extension (a VLEK is not supported)"))?;
+    let hw_id = match hw_id {
+        [0x04, 0x40, rest @ ..] if rest.len() == 64 => rest,
+        raw => raw,
+    };
+    if hw_id != chip_id {
+        return Err(refused(
+            "the VCEK is for another chip than the report's CHIP_ID: send this chip's VCEK",
+        ));
+    }
+    let certified = SnpTcb {
+        bootloader: vcek_spl(vcek, OID_BL_SPL, "blSPL")?,
+        tee: vcek_spl(vcek, OID_TEE_SPL, "teeSPL")?,
+        snp: vcek_spl(vcek, OID_SNP_SPL, "snpSPL")?,
+        microcode: vcek_spl(vcek, OID_UCODE_SPL, "ucodeSPL")?,
+    };
+    if *reported != certified {
+        return Err(refused(format!(
+            "the VCEK certifies TCB {certified:?}, the report states {reported:?}: send the VCEK for the reported TCB"
+        )));
+    }
+    Ok(())
+}
+
 /// Verifies an SEV-SNP attestation report (raw 1184 bytes) with its VCEK and ASK certificates
 /// (DER or PEM) against `trusted_ark` (AMD's root key certificate for the product, DER or PEM)
 /// and `policy`.
@@ -149,35 +181,13 @@ pub fn verify_snp(
     let parsed = AttestationReport::from_bytes(report)
         .map_err(|e| malformed(format!("the report does not parse: {e}")))?;
 
-    // The VCEK must be this chip's, at this TCB.
-    let hw_id = extension(&vcek, OID_HW_ID)
-        .ok_or_else(|| malformed("the VCEK has no hwID extension (a VLEK is not supported)"))?;
-    let hw_id = match hw_id {
-        [0x04, 0x40, rest @ ..] if rest.len() == 64 => rest,
-        raw => raw,
-    };
-    if hw_id != parsed.chip_id.as_slice() {
-        return Err(refused(
-            "the VCEK is for another chip than the report's CHIP_ID: send this chip's VCEK",
-        ));
-    }
     let reported = SnpTcb {
         bootloader: parsed.reported_tcb.bootloader,
         tee: parsed.reported_tcb.tee,
         snp: parsed.reported_tcb.snp,
         microcode: parsed.reported_tcb.microcode,
     };
-    let certified = SnpTcb {
-        bootloader: vcek_spl(&vcek, OID_BL_SPL, "blSPL")?,
-        tee: vcek_spl(&vcek, OID_TEE_SPL, "teeSPL")?,
-        snp: vcek_spl(&vcek, OID_SNP_SPL, "snpSPL")?,
-        microcode: vcek_spl(&vcek, OID_UCODE_SPL, "ucodeSPL")?,
-    };
-    if reported != certified {
-        return Err(refused(format!(
-            "the VCEK certifies TCB {certified:?}, the report states {reported:?}: send the VCEK for the reported TCB"
-        )));
-    }
+    check_vcek_matches(&vcek, &parsed.chip_id, &reported)?;
     if parsed.policy.debug_allowed() {
         return Err(refused(
             "the guest policy allows debugging, so its memory is not confidential",
@@ -199,4 +209,80 @@ pub fn verify_snp(
         valid_until,
         report_data: parsed.report_data.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The VCEK/report match cannot be reached with genuine evidence (AMD signs only matching
+    //! pairs), so it is checked here on the recorded VCEK with altered report values.
+
+    use super::*;
+
+    fn sample_vcek() -> Option<Certificate> {
+        let dir = std::env::var_os("POSE_TEE_SAMPLES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/tee-samples")
+            });
+        match std::fs::read(dir.join("sev-snp/vcek_milan.der")) {
+            Ok(der) => Some(parse_cert(&der).unwrap()),
+            Err(_) => {
+                eprintln!(
+                    "SKIPPED: TEE attestation samples not found at {}",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    const CHIP_ID: &str = "d49554ec717f4e5b0fe6b143bcf0405bd7ae304727edf46603f2a76aef6a3abc15d7af38db757039029f0efacfd08e244324884738c72b082e2f87a44d541eb6";
+
+    fn chip_id() -> Vec<u8> {
+        (0..CHIP_ID.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&CHIP_ID[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    const TCB: SnpTcb = SnpTcb {
+        bootloader: 3,
+        tee: 0,
+        snp: 8,
+        microcode: 115,
+    };
+
+    #[test]
+    fn the_vcek_must_be_for_the_reported_chip_and_tcb() {
+        let Some(vcek) = sample_vcek() else { return };
+        assert_eq!(check_vcek_matches(&vcek, &chip_id(), &TCB), Ok(()));
+
+        let mut other_chip = chip_id();
+        other_chip[0] ^= 1;
+        let err = check_vcek_matches(&vcek, &other_chip, &TCB).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::Refused { reason, .. } if reason.contains("another chip")),
+            "{err}"
+        );
+
+        for other in [
+            SnpTcb {
+                bootloader: 2,
+                ..TCB
+            },
+            SnpTcb { tee: 1, ..TCB },
+            SnpTcb { snp: 9, ..TCB },
+            SnpTcb {
+                microcode: 114,
+                ..TCB
+            },
+        ] {
+            let err = check_vcek_matches(&vcek, &chip_id(), &other).unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::Refused { reason, .. } if reason.contains("certifies TCB")),
+                "{err}"
+            );
+        }
+    }
 }
