@@ -1,4 +1,4 @@
-//! X.509 helpers shared by the SEV-SNP and Nitro verifiers (RustCrypto `x509-cert`, `p384`).
+//! X.509 functions shared by the SEV-SNP and Nitro verifiers (RustCrypto `x509-cert`, `p384`).
 
 use der::{Decode, DecodePem, Encode};
 use p384::ecdsa::signature::Verifier;
