@@ -12,10 +12,16 @@
 //! - [`software`]: the software backend ([`SoftwareTee`]), its platform (secret and monotonic
 //!   counters, [`SoftwarePlatform`]) and the devnet [`Vendor`] that signs attestations.
 //!
+//! - [`verify`] (feature `hardware-attestation`, on by default): verifiers of hardware
+//!   attestations (Intel SGX/TDX DCAP quotes, AMD SEV-SNP reports, AWS Nitro documents) against
+//!   the vendor's root and a policy, yielding a [`verify::VerifiedEvidence`].
+//!
 //! Architecture invariant: protocol code sees only the trait; no secret key crosses it.
 
 pub mod attestation;
 pub mod software;
+#[cfg(feature = "hardware-attestation")]
+pub mod verify;
 
 pub use attestation::{verify_vendor_attestation, Attestation, AttestationVerified};
 pub use software::{
