@@ -20,6 +20,11 @@ use crate::wire::{
 };
 use crate::{Bug, Effect, Enclave, Out, Platform, Rejection, Replica, RESUBMIT_MS, RETRANSMIT_MS};
 
+/// Debug builds check a state's incremental hash against a full recomputation after every
+/// update built or applied, for states of at most this many entries (the check costs what the
+/// state holds).
+const DEBUG_HASH_CHECK_ENTRIES_MAX: usize = 512;
+
 /// A verified, decrypted request waiting for the next update.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -93,6 +98,11 @@ impl ExecState {
             challenged: BTreeSet::new(),
             submitted_ms: BTreeMap::new(),
         }
+    }
+
+    /// The chain position of the base state (the oldest state the executor still holds).
+    pub(crate) fn base_chain_pos(&self) -> u64 {
+        self.base.chain_pos
     }
 
     /// The latest state every member acknowledged, if any.
@@ -381,25 +391,31 @@ impl<P: Platform> Enclave<P> {
             if !e.platform.verify(&u.sender, &u.digest(), &u.sig) {
                 return Err(Rejection::BadSignature(u.sender));
             }
-            let have = v.hashes.len() as u64;
+            let have = v.chain_len();
             if u.chain_pos > have {
                 return Err(Rejection::ChainBehind {
                     needed: u.chain_pos,
                     have,
                 });
             }
+            if u.chain_pos < v.log_base {
+                return Err(Rejection::ChainPruned {
+                    pos: u.chain_pos,
+                    kept_from: v.log_base,
+                });
+            }
             if v.tx_hash_at(u.chain_pos) != Some(u.tx_hash) {
                 return Err(Rejection::ChainMismatch(u.chain_pos));
             }
             // The executor must have folded every pool change this member already saw.
-            for (i, tx) in v.log.iter().enumerate().skip(u.chain_pos as usize) {
+            for (i, tx) in v.txs_from(u.chain_pos) {
                 if !old_epoch_ok
                     && matches!(
                         tx.call(),
                         Ok(ManagerCall::RemoveMember { .. } | ManagerCall::TimeoutChallenge { .. })
                     )
                 {
-                    return Err(Rejection::ExecutorBehind(i as u64));
+                    return Err(Rejection::ExecutorBehind(i));
                 }
             }
             let held = rep.head.as_ref().map(|h| (h.seq, h.hash()));
@@ -430,7 +446,9 @@ impl<P: Platform> Enclave<P> {
                         head.apply_diff(&undo);
                         return Err(Rejection::Inconsistent);
                     }
-                    debug_assert!(head.entry_count() > 10_000 || head.check_hash());
+                    debug_assert!(
+                        head.entry_count() > DEBUG_HASH_CHECK_ENTRIES_MAX || head.check_hash()
+                    );
                     out.dirty = true;
                 }
                 UpdateKind::Sync => {
@@ -606,7 +624,7 @@ impl<P: Platform> Enclave<P> {
             if rep.secrets.is_some() {
                 return Ok(());
             }
-            let creator = rep.view.log.first().ok_or(Rejection::WrongPhase)?.sender;
+            let creator = rep.view.creator;
             if !e.platform.verify(&creator, &dep.digest(), &dep.sig) {
                 return Err(Rejection::BadSignature(creator));
             }
@@ -623,7 +641,7 @@ impl<P: Platform> Enclave<P> {
             e.platform.random(&mut random_seed);
             let (input_secret, input_public) = e.platform.box_keypair();
             let v = &rep.view;
-            let first = v.log.first().ok_or(Rejection::WrongPhase)?;
+            let first = v.tx_at(0).ok_or(Rejection::WrongPhase)?;
             let mut contract = ContractState::default();
             let env = CallEnv {
                 caller: first.sender,
@@ -643,7 +661,7 @@ impl<P: Platform> Enclave<P> {
                 )
                 .map_err(|_| Rejection::CodeMismatch)?;
             let mut st = AppState::with_contract(contract);
-            st.chain_pos = v.hashes.len() as u64;
+            st.chain_pos = v.chain_len();
             st.tx_hash = v.tx_hash();
             st.block_number = first.block_number;
             st.block_time_secs = first.block_time_secs;
@@ -1039,7 +1057,7 @@ impl<P: Platform> Enclave<P> {
             return false;
         };
         let in_flight = exec.in_flight();
-        let chain_len = view.hashes.len() as u64;
+        let chain_len = view.chain_len();
         let chain_news = head.chain_pos < chain_len;
         // The pipeline bounds request batches; chain facts (a pool change above all) are
         // always folded in, so members that already saw them never wait for this executor.
@@ -1058,7 +1076,10 @@ impl<P: Platform> Enclave<P> {
         let mut index = 0u64;
         // Chain facts first, in log order.
         for pos in head.chain_pos..chain_len {
-            let tx = &view.log[pos as usize];
+            let Some(tx) = view.tx_at(pos) else {
+                // Pruned: cannot happen (the log keeps what the head has not folded).
+                break;
+            };
             match tx.call() {
                 Ok(ManagerCall::Deposit { .. }) => {
                     let times = if self.bug(Bug::DoubleCreditDeposit) {
@@ -1095,7 +1116,7 @@ impl<P: Platform> Enclave<P> {
             head.block_number = tx.block_number;
             head.block_time_secs = tx.block_time_secs;
             head.chain_pos = pos + 1;
-            head.tx_hash = view.hashes[pos as usize];
+            head.tx_hash = view.tx_hash_at(pos + 1).unwrap_or_default();
         }
         let mut batch = Vec::new();
         while take_requests && batch.len() < BATCH_REQUESTS_MAX {
@@ -1123,7 +1144,7 @@ impl<P: Platform> Enclave<P> {
         }
         let diff = head.take_diff();
         let new_hash = head.hash();
-        debug_assert!(head.entry_count() > 10_000 || head.check_hash());
+        debug_assert!(head.entry_count() > DEBUG_HASH_CHECK_ENTRIES_MAX || head.check_hash());
         exec.hashes.insert(head.seq, new_hash);
         let epoch = exec.epoch;
         if self.bug(Bug::ReplyBeforeAcks) {

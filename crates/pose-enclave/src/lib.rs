@@ -316,6 +316,28 @@ pub enum Rejection {
         /// The user's floor.
         floor: u64,
     },
+    /// The contract's unfolded chain transactions reached [`limits::CHAIN_LOG_MAX`]: its
+    /// executor folds none of them (it is stalled); the pool must replace it.
+    #[error(
+        "{kept} chain transactions of this contract are waiting to be folded into its state; \
+         no more are taken until its executor folds them"
+    )]
+    ChainLogFull {
+        /// Transactions kept.
+        kept: usize,
+    },
+    /// A message builds on a chain position this member no longer keeps: its sender is far
+    /// behind this member's state (and must catch up with the chain first).
+    #[error(
+        "message builds on chain position {pos}, before this member's kept history (from \
+         {kept_from}); the sender is behind and must catch up with the chain"
+    )]
+    ChainPruned {
+        /// Position the message builds on.
+        pos: u64,
+        /// First position this member keeps.
+        kept_from: u64,
+    },
     /// Too many contracts.
     #[error("contract limit reached")]
     TooManyContracts,
@@ -571,6 +593,7 @@ impl<P: Platform> Enclave<P> {
         for cid in cids {
             self.drive(cid, &mut out);
         }
+        self.prune_chain_logs();
         self.dirty |= out.dirty;
         let mut actions = Vec::new();
         if self.dirty {
@@ -620,6 +643,26 @@ impl<P: Platform> Enclave<P> {
             r.head_epoch.encode_to(&mut out);
         }
         self.platform.seal(&out)
+    }
+
+    /// Drops chain transactions every state this enclave holds has folded, keeping the last
+    /// [`limits::CHAIN_LOG_KEPT_FOLDED`] of them for members slightly behind. Runs only when
+    /// twice that many are kept, so its cost per event stays bounded.
+    fn prune_chain_logs(&mut self) {
+        let keep = limits::CHAIN_LOG_KEPT_FOLDED;
+        for rep in self.replicas.values_mut() {
+            let Some(head) = rep.head.as_ref() else {
+                continue;
+            };
+            if rep.view.log.len() < 2 * keep as usize {
+                continue;
+            }
+            let folded = rep
+                .exec
+                .as_ref()
+                .map_or(head.chain_pos, |x| head.chain_pos.min(x.base_chain_pos()));
+            rep.view.prune_before(folded.saturating_sub(keep));
+        }
     }
 
     pub(crate) fn bug(&self, b: Bug) -> bool {
@@ -681,6 +724,9 @@ impl<P: Platform> Enclave<P> {
                 phase: Phase::Creation,
                 contract_key: None,
                 genesis,
+                creator: tx.sender,
+                log_base: 0,
+                base_hash: genesis,
                 hashes: vec![chain::tx_hash_next(&genesis, &tx)],
                 log: vec![tx.clone()],
                 open_challenges: Default::default(),
@@ -720,7 +766,7 @@ impl<P: Platform> Enclave<P> {
             .replicas
             .get_mut(&cid)
             .ok_or(Rejection::UnknownContract(cid))?;
-        let next = rep.view.hashes.len() as u64;
+        let next = rep.view.chain_len();
         if tx.index < next {
             return Err(Rejection::ChainReplay {
                 got: tx.index,
@@ -744,8 +790,10 @@ impl<P: Platform> Enclave<P> {
                 });
             }
         }
-        if rep.view.hashes.len() >= limits::CHAIN_LOG_MAX {
-            return Err(Rejection::TooManyContracts);
+        if rep.view.log.len() >= limits::CHAIN_LOG_MAX {
+            return Err(Rejection::ChainLogFull {
+                kept: rep.view.log.len(),
+            });
         }
         if let ManagerCall::RespondMember {
             member,

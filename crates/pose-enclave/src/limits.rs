@@ -20,8 +20,11 @@ pub const PIPELINE_UPDATES_MAX: usize = 4;
 pub const POOL_MEMBERS_MAX: usize = 64;
 /// Most contracts one enclave serves.
 pub const CONTRACTS_MAX: usize = 1024;
-/// Most chain transactions kept per contract by an enclave.
+/// Most chain transactions kept per contract by an enclave (waiting to be folded into its
+/// state; folded ones are pruned).
 pub const CHAIN_LOG_MAX: usize = 1 << 20;
+/// Chain transactions kept after every held state folded them, for members a little behind.
+pub const CHAIN_LOG_KEPT_FOLDED: u64 = 64;
 /// Largest list in any decoded message.
 pub const LIST_ITEMS_MAX: usize = 4096;
 /// Fuel per contract call.

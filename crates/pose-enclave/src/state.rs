@@ -142,9 +142,17 @@ pub struct View {
     pub contract_key: Option<[u8; 32]>,
     /// `txHash_0`.
     pub genesis: Hash32,
-    /// `txHash` after each transaction: `hashes[i]` is the value after transaction `i`.
+    /// Who created the contract (the sender of transaction 0).
+    pub creator: Address,
+    /// Chain position of the first transaction still kept: earlier ones were pruned once the
+    /// state held them ([`View::prune_before`]).
+    pub log_base: u64,
+    /// `txHash` after `log_base` transactions (`genesis` while nothing was pruned).
+    pub base_hash: Hash32,
+    /// `txHash` after each kept transaction: `hashes[i]` is the value after transaction
+    /// `log_base + i`.
     pub hashes: Vec<Hash32>,
-    /// The transactions themselves, in order (the executor folds them into the state).
+    /// The kept transactions themselves, in order (the executor folds them into the state).
     pub log: Vec<ChainTx>,
     /// Challenges opened and not yet answered on-chain.
     pub open_challenges: BTreeSet<u64>,
@@ -160,22 +168,61 @@ pub struct View {
 }
 
 impl View {
-    /// `txHash` after `pos` transactions, if the view has seen that many.
+    /// How many of the contract's transactions this view has seen (kept or pruned).
+    pub fn chain_len(&self) -> u64 {
+        self.log_base + self.hashes.len() as u64
+    }
+    /// `txHash` after `pos` transactions, if the view has seen that many and has not pruned
+    /// that far.
     pub fn tx_hash_at(&self, pos: u64) -> Option<Hash32> {
-        if pos == 0 {
-            Some(self.genesis)
+        if pos < self.log_base {
+            None
+        } else if pos == self.log_base {
+            Some(self.base_hash)
         } else {
-            self.hashes.get(usize::try_from(pos - 1).ok()?).copied()
+            self.hashes
+                .get(usize::try_from(pos - self.log_base - 1).ok()?)
+                .copied()
         }
+    }
+    /// The transaction at chain position `pos`, if kept.
+    pub fn tx_at(&self, pos: u64) -> Option<&ChainTx> {
+        self.log
+            .get(usize::try_from(pos.checked_sub(self.log_base)?).ok()?)
+    }
+    /// The kept transactions from chain position `pos` on, with their positions.
+    pub fn txs_from(&self, pos: u64) -> impl Iterator<Item = (u64, &ChainTx)> {
+        let skip = usize::try_from(pos.saturating_sub(self.log_base)).unwrap_or(usize::MAX);
+        self.log
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, tx)| (self.log_base + i as u64, tx))
     }
     /// The latest `txHash`.
     pub fn tx_hash(&self) -> Hash32 {
-        self.hashes.last().copied().unwrap_or(self.genesis)
+        self.hashes.last().copied().unwrap_or(self.base_hash)
     }
     /// The chain position of this view: how many of the contract's transactions it holds,
     /// and the `txHash` after them (what a receipt names, docs/protocol.md 6.3).
     pub fn chain_head(&self) -> (u64, Hash32) {
-        (self.hashes.len() as u64, self.tx_hash())
+        (self.chain_len(), self.tx_hash())
+    }
+    /// Drops the kept transactions before chain position `pos` (at most all but the last
+    /// one, so the latest block stays known). What a view keeps then follows the
+    /// transactions its state has not folded yet, not the contract's history.
+    pub fn prune_before(&mut self, pos: u64) {
+        let kept = self.log.len();
+        let drop = usize::try_from(pos.saturating_sub(self.log_base))
+            .unwrap_or(usize::MAX)
+            .min(kept.saturating_sub(1));
+        if drop == 0 {
+            return;
+        }
+        self.base_hash = self.hashes[drop - 1];
+        self.hashes.drain(..drop);
+        self.log.drain(..drop);
+        self.log_base += drop as u64;
     }
     /// The executor's address, if the pool is not empty.
     pub fn executor(&self) -> Option<Address> {
@@ -189,8 +236,8 @@ impl View {
     /// Appends the view's canonical encoding (part of the sealed state): `code_hash`, the
     /// params (`u8`, `u32`, `u32`, `u16`), the pool (count, members), `exec_idx` (`u64`),
     /// `epoch`, the phase (tag 0 creation, 1 executing, 2 terminated, 3 crashed), the optional contract
-    /// key, `genesis`, the log (count, then per transaction its `txHash` and its encoding with
-    /// a `u32` length), the open challenges, the member challenges and the withdrawn nonces
+    /// key, `genesis`, the creator, `log_base`, `base_hash`, the kept log (count, then per
+    /// transaction its `txHash` and its encoding with a `u32` length), the open challenges, the member challenges and the withdrawn nonces
     /// (each a count, then the entries in increasing key order), `block_time_secs` and
     /// `timeouts_in_a_row`.
     pub(crate) fn encode_to(&self, out: &mut Vec<u8>) {
@@ -213,6 +260,9 @@ impl View {
         });
         self.contract_key.encode_to(out);
         self.genesis.encode_to(out);
+        self.creator.encode_to(out);
+        self.log_base.encode_to(out);
+        self.base_hash.encode_to(out);
         encode_count(self.hashes.len(), out);
         for (h, tx) in self.hashes.iter().zip(&self.log) {
             h.encode_to(out);
@@ -266,6 +316,9 @@ impl View {
         };
         let contract_key = Option::<[u8; 32]>::decode_from(r)?;
         let genesis = Hash32::decode_from(r)?;
+        let creator = Address::decode_from(r)?;
+        let log_base = u64::decode_from(r)?;
+        let base_hash = Hash32::decode_from(r)?;
         let n = count(r, "chain log", CHAIN_LOG_MAX, 32 + 4)?;
         let mut hashes = Vec::with_capacity(n);
         let mut log = Vec::with_capacity(n);
@@ -300,6 +353,9 @@ impl View {
             phase,
             contract_key,
             genesis,
+            creator,
+            log_base,
+            base_hash,
             hashes,
             log,
             open_challenges,

@@ -188,7 +188,7 @@ impl Solo {
         let n = self
             .enclave
             .view(ContractId(1))
-            .map(|v| v.hashes.len())
+            .map(|v| v.chain_len() as usize)
             .unwrap_or(0);
         (seq, hash, n)
     }
@@ -265,11 +265,7 @@ impl Solo {
     /// index, with any sender, value, block time and number and effect.
     fn forged_chain_tx(&mut self, b: &mut Bytes<'_>) -> ChainTx {
         let cid = ContractId(1);
-        let index = self
-            .enclave
-            .view(cid)
-            .map(|v| v.hashes.len() as u64)
-            .unwrap_or(0);
+        let index = self.enclave.view(cid).map(|v| v.chain_len()).unwrap_or(0);
         let me = self.enclave.address();
         let who = match b.u8() % 3 {
             0 => me,

@@ -173,7 +173,7 @@ impl PoolBench {
     fn drain(&mut self, queue: &mut VecDeque<(usize, Vec<u8>)>) -> CallCost {
         let ex = self.executor();
         let mut total = CallCost::default();
-        let mut add = |t: &mut CallCost, i: usize, c: CallCost| {
+        let add = |t: &mut CallCost, i: usize, c: CallCost| {
             if i == ex {
                 t.update_bytes += c.update_bytes;
                 t.sealed_bytes += c.sealed_bytes;
@@ -270,6 +270,23 @@ impl PoolBench {
             .map(|(h, _)| h.entry_count())
             .unwrap_or(0);
         cost
+    }
+
+    /// One deposit of the user on-chain, folded by the pool.
+    pub fn deposit(&mut self) {
+        let ua = self.user.address;
+        self.chain
+            .submit(ua, 1, ManagerCall::Deposit { cid: self.cid })
+            .expect("deposit");
+        self.settle();
+    }
+
+    /// The most chain transactions any member keeps in its view, and the most it has seen.
+    pub fn chain_log(&self) -> (usize, u64) {
+        let views = self.enclaves.iter().filter_map(|e| e.view(self.cid));
+        views.fold((0, 0), |(k, n), v| {
+            (k.max(v.log.len()), n.max(v.chain_len()))
+        })
     }
 
     /// The executor's committed sequence number.

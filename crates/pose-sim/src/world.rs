@@ -1350,7 +1350,7 @@ impl World {
                 Some((h, he)) => (h.seq, h.hash(), he),
                 None => (Seq(0), Hash32::default(), Epoch(0)),
             };
-            out.push((seq, hash, he, v.hashes.len(), v.epoch));
+            out.push((seq, hash, he, v.chain_len() as usize, v.epoch));
         }
         out
     }

@@ -105,7 +105,7 @@ fn stale_sealed_state_is_refused_and_latest_restores() {
         &latest,
     )
     .expect("latest blob restores");
-    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 2);
+    assert_eq!(e.view(ContractId(1)).unwrap().chain_len(), 2);
     let mut flipped = latest.clone();
     flipped[30] ^= 1;
     let r = Enclave::restore(SimPlatform(hw), Box::new(BankEngine), config, &flipped);
@@ -165,7 +165,7 @@ fn replayed_chain_transactions_and_garbage_change_nothing() {
             Err(Rejection::Malformed(_))
         ));
     }
-    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+    assert_eq!(e.view(ContractId(1)).unwrap().chain_len(), 1);
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn an_invented_respond_member_is_refused() {
             Err(Rejection::BadSignature(m.address))
         );
     }
-    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+    assert_eq!(e.view(ContractId(1)).unwrap().chain_len(), 1);
 }
 
 /// Every fact a chain transaction hands the enclave is in its `txHash`. The enclave fed the
@@ -437,10 +437,10 @@ fn a_chain_tx_from_an_older_block_is_refused() {
             "block {block} at {time} s"
         );
     }
-    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 1);
+    assert_eq!(e.view(ContractId(1)).unwrap().chain_len(), 1);
     e.handle(Event::Chain(deposit(1, 10, 1_000).encode()))
         .expect("the same block again");
     e.handle(Event::Chain(deposit(2, 11, 1_012).encode()))
         .expect("a later block");
-    assert_eq!(e.view(ContractId(1)).unwrap().hashes.len(), 3);
+    assert_eq!(e.view(ContractId(1)).unwrap().chain_len(), 3);
 }

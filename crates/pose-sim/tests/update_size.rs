@@ -48,3 +48,19 @@ fn update_bytes_do_not_depend_on_the_state_size() {
         "update bytes grew with the state: {first:?} -> {last:?}"
     );
 }
+
+#[test]
+fn a_view_keeps_only_the_chain_transactions_its_state_has_not_folded() {
+    let mut pool = PoolBench::new(3, 2);
+    for _ in 0..400 {
+        pool.deposit();
+    }
+    pool.call(b"after-many-deposits");
+    let (kept, seen) = pool.chain_log();
+    assert!(seen > 400, "the deposits reached the pool: {seen}");
+    let bound = 2 * pose_enclave::limits::CHAIN_LOG_KEPT_FOLDED as usize;
+    assert!(
+        kept <= bound,
+        "kept {kept} of {seen} chain transactions, bound {bound}"
+    );
+}

@@ -306,7 +306,7 @@ fn bytes_array_elements_follow_solidity_tail_access() {
     let ManagerCall::CompleteCreation { sigs, .. } = decode(&d).unwrap() else {
         panic!("not completeCreation");
     };
-    assert_eq!(sigs, vec![vec![], vec![]]);
+    assert_eq!(sigs, vec![Vec::<u8>::new(), Vec::new()]);
     let mut d = data2;
     set_word(&mut d, elem0, w(rest - 31));
     assert!(matches!(decode(&d), Err(AbiError::OffsetOutOfRange { .. })));

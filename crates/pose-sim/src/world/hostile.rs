@@ -342,7 +342,7 @@ impl World {
             .enclave
             .as_ref()
             .and_then(|e| e.view(tx.cid))
-            .map(|v| v.hashes.len() as u64)
+            .map(|v| v.chain_len())
         else {
             return;
         };
