@@ -37,7 +37,7 @@ pub struct DemoArgs {
 }
 
 fn step(n: u32, text: &str) {
-    println!("\n[{n}] {text}");
+    out!("\n[{n}] {text}");
 }
 
 fn update(weight: f32, values: &[f32]) -> Vec<u8> {
@@ -104,7 +104,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     for _ in 0..3 {
         people.push(participant(&info, &coordinator).await?);
     }
-    println!(
+    out!(
         "coordinator {}; participants {}, {}, {}",
         coordinator.address(),
         people[0].address(),
@@ -127,7 +127,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("deploying the contract")?;
     let pool = coordinator.chain().pool(cid).await?;
-    println!(
+    out!(
         "contract {} is live; every member accepted it. Pool (executor first): {}",
         cid.0,
         pool.iter()
@@ -147,7 +147,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         p.call(cid, &update(w, &values))
             .await
             .with_context(|| format!("participant {i} submits"))?;
-        println!("participant {i} submitted weight {w} (input encrypted to the contract key)");
+        out!("participant {i} submitted weight {w} (input encrypted to the contract key)");
     }
 
     step(
@@ -155,13 +155,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "aggregate: the executor computes the weighted average inside its enclave",
     );
     let out = coordinator.call(cid, &[2]).await.context("aggregating")?;
-    println!(
+    out!(
         "round {} aggregated; receipt signed by executor {} after every watchdog acknowledged",
         u64::from_le_bytes(out.output[..8].try_into()?),
         out.receipt.executor
     );
     let (round, model) = model_of(&people[0].query(cid, &[4]).await?.output)?;
-    println!("global model of round {round}: {model:?}");
+    out!("global model of round {round}: {model:?}");
 
     step(5, "reward the participants and pay one out on-chain");
     // The deposit is credited once the enclaves see it confirmed; retry briefly until then.
@@ -176,7 +176,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let share = rewarded.context("the reward was not accepted")?;
-    println!("each participant now holds {share} wei inside the contract");
+    out!("each participant now holds {share} wei inside the contract");
     let me = to_address(people[0].address());
     let before = people[0].chain().provider().get_balance(me).await?;
     people[0]
@@ -187,7 +187,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     loop {
         let now = people[0].chain().provider().get_balance(me).await?;
         if now > before {
-            println!(
+            out!(
                 "participant 0 was paid {} wei on-chain (the executor signed the withdrawal)",
                 now - before
             );
@@ -205,7 +205,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     let executor = from_address(coordinator.chain().executor_of(cid).await?);
     let pid = net.kill_node_of(&executor.to_string())?;
-    println!("killed node process {pid} (executor {executor}) without warning");
+    out!("killed node process {pid} (executor {executor}) without warning");
     let c = people[1]
         .clone()
         .with_progress(crate::contract::print_progress);
@@ -219,7 +219,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .context("aggregating again")?;
     let inst = coordinator.chain().contract(cid).await?;
     let new_executor = from_address(coordinator.chain().executor_of(cid).await?);
-    println!(
+    out!(
         "answered under a new executor: epoch {}, executor {new_executor} (round {})",
         inst.epoch,
         u64::from_le_bytes(round2.output[..8].try_into()?)
@@ -228,22 +228,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         bail!("the executor did not change");
     }
     let (round, model) = model_of(&people[2].query(cid, &[4]).await?.output)?;
-    println!("global model of round {round}: {model:?}");
+    out!("global model of round {round}: {model:?}");
     check_round(cid, round)?;
 
-    println!(
+    out!(
         "\ndemo finished in {:.0} s: deployed, called, aggregated, paid out, survived the executor's death",
         started.elapsed().as_secs_f64()
     );
     if args.keep_running {
-        println!(
+        out!(
             "the devnet keeps running; try: pose contract --network {} {}   (Ctrl-C stops it)",
             info_path(&info),
             cid.0
         );
         return net.serve().await;
     }
-    println!("stopping everything the demo started");
+    out!("stopping everything the demo started");
     drop(net);
     Ok(())
 }

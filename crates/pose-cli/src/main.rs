@@ -5,6 +5,35 @@
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for the command's output: when the reader of standard output went away (`pose
+/// query ... | head -c1`), the command has nothing left to say and exits quietly with status
+/// 0 instead of panicking (Rust ignores SIGPIPE, so a write to a closed pipe fails with
+/// `BrokenPipe`, on which `println!` panics). Other write errors end the command with a
+/// message.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(::std::format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to standard output; see [`out!`].
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let r = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match r {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to standard output failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 mod bench;
 mod contract;
 mod demo;
@@ -41,6 +70,16 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let r = run(cli);
+    if let Err(e) = &r {
+        if e.downcast_ref::<contract::Reported>().is_some() {
+            std::process::exit(1);
+        }
+    }
+    r
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

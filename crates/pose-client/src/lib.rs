@@ -5,6 +5,7 @@
 //! so the API has one client implementation.
 
 pub mod contract;
+pub mod interface;
 pub mod risk;
 pub mod transport;
 
