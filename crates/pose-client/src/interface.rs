@@ -96,6 +96,8 @@ pub enum Type {
     FixedBytes(usize),
     /// Elements up to the end.
     Rest(Box<Type>),
+    /// A value, or no bytes at all (JSON `null`); only last.
+    Optional(Box<Type>),
     /// Named fields.
     Struct {
         /// Its name.
@@ -369,6 +371,9 @@ fn parse_type(j: &Json) -> Result<Type, InterfaceError> {
         }
         return Ok(Type::Rest(Box::new(elem)));
     }
+    if let Some(t) = j.get("optional") {
+        return Ok(Type::Optional(Box::new(parse_type(t)?)));
+    }
     if let (Some(name), Some(fs)) = (j.get("struct").and_then(Json::as_str), j.get("fields")) {
         return Ok(Type::Struct {
             name: name.to_owned(),
@@ -391,6 +396,7 @@ impl std::fmt::Display for Type {
             Type::Bytes => f.write_str("bytes"),
             Type::FixedBytes(n) => write!(f, "bytes{n}"),
             Type::Rest(t) => write!(f, "{t}..."),
+            Type::Optional(t) => write!(f, "{t}?"),
             Type::Struct { name, fields } => {
                 write!(f, "{name} {{ ")?;
                 for (i, x) in fields.iter().enumerate() {
@@ -416,7 +422,7 @@ impl Type {
             Type::F64 => Some(8),
             Type::Address => Some(20),
             Type::FixedBytes(n) => Some(*n),
-            Type::Bytes | Type::Rest(_) => None,
+            Type::Bytes | Type::Rest(_) | Type::Optional(_) => None,
             Type::Struct { fields, .. } => fields.iter().map(|f| f.ty.fixed_size()).sum(),
         }
     }
@@ -456,6 +462,10 @@ impl Type {
                 }),
             },
             Type::Unit => Ok(Json::Null),
+            Type::Optional(t) => match text {
+                "null" | "" => Ok(Json::Null),
+                _ => t.parse_text(path, text),
+            },
             _ => Ok(Json::String(text.to_owned())),
         }
     }
@@ -530,6 +540,11 @@ impl Type {
                     .ok_or_else(|| bad(format!("{v} is not an array")))?;
                 for (i, x) in items.iter().enumerate() {
                     t.encode(&format!("{path}[{i}]"), x, out)?;
+                }
+            }
+            Type::Optional(t) => {
+                if !v.is_null() {
+                    t.encode(path, v, out)?;
                 }
             }
             Type::Struct { fields, .. } => {
@@ -613,6 +628,13 @@ impl Type {
                     items.push(t.decode_from(bytes)?);
                 }
                 Json::Array(items)
+            }
+            Type::Optional(t) => {
+                if bytes.is_empty() {
+                    Json::Null
+                } else {
+                    t.decode_from(bytes)?
+                }
             }
             Type::Struct { fields, .. } => {
                 let mut obj = Map::new();
@@ -886,6 +908,13 @@ mod tests {
         assert!(m.decode_output(&[&out[..], &[0]].concat()).is_err());
         let bad_bool = [&[7u8; 20][..], &[0; 16], &[2]].concat();
         assert!(m.decode_output(&bad_bool).is_err());
+        let opt = Type::Optional(Box::new(Type::Uint(8)));
+        assert_eq!(opt.decode(&[]).unwrap(), Json::Null);
+        assert_eq!(
+            opt.decode(&5u64.to_le_bytes()).unwrap(),
+            serde_json::json!(5)
+        );
+        assert!(opt.decode(&[1]).is_err());
         let s = itf.method(Kind::Call, "submit").unwrap();
         assert_eq!(
             s.decode_output(&(-3i64).to_le_bytes()).unwrap(),
@@ -918,6 +947,42 @@ mod tests {
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["payer", "payee", "arbiter", "amount", "open"]);
         assert!(itf.init().is_none(), "the token has no init method");
+    }
+
+    #[test]
+    fn every_example_contract_carries_a_readable_interface() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/contracts/wasm/"
+        );
+        let read = |f: &str| Interface::from_wasm(&std::fs::read(format!("{dir}{f}")).unwrap());
+        let rps = read("rock_paper_scissors.wasm").unwrap();
+        let play = rps.method(Kind::Call, "play").unwrap();
+        assert_eq!(play.selector, Some(2));
+        assert!(matches!(&play.result, Type::Optional(t) if matches!(**t, Type::Struct { .. })));
+        let game = format!("{}", play.result);
+        assert_eq!(game, "Outcome { game: u64, result: u8 }?");
+        let fl = read("federated_learning.wasm").unwrap();
+        let submit = fl.method(Kind::Call, "submit").unwrap();
+        assert_eq!(
+            submit
+                .encode_words(&words(&["--weight", "2", "--update", "1,0.5"]))
+                .unwrap(),
+            [
+                &[1u8][..],
+                &2f32.to_le_bytes(),
+                &1f32.to_le_bytes(),
+                &0.5f32.to_le_bytes()
+            ]
+            .concat()
+        );
+        assert_eq!(fl.init().unwrap().args[0].ty, Type::Uint(4));
+        let auction = read("sealed_bid_auction.wasm").unwrap();
+        assert_eq!(auction.init().unwrap().args.len(), 3);
+        assert_eq!(
+            auction.method(Kind::Query, "my_bid").unwrap().result,
+            Type::Uint(16)
+        );
     }
 
     #[test]

@@ -291,6 +291,25 @@ impl<A: Value, B: Value> Value for (A, B) {
     }
 }
 
+/// `None` encodes to no bytes at all and `Some(v)` as `v`, so an `Option` is only decodable
+/// as the last value of an input or output (a method's last argument or its result): reading
+/// gives `None` exactly when nothing is left.
+impl<T: Value> Value for Option<T> {
+    const TYPE: Type = Type::Optional(&T::TYPE);
+    fn write(&self, out: &mut Vec<u8>) {
+        if let Some(v) = self {
+            v.write(out);
+        }
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        if r.remaining() == 0 {
+            Ok(None)
+        } else {
+            T::read(r).map(Some)
+        }
+    }
+}
+
 /// A value of fixed size, the element type of [`Rest`].
 pub trait Fixed: Value {
     /// Its encoded size in bytes.

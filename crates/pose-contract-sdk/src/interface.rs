@@ -18,7 +18,8 @@
 //!
 //! A type is a string (`unit bool u8 u16 u32 u64 u128 i32 i64 f32 f64 address bytes`, or
 //! `bytesN` for a fixed array of N bytes), `{"rest":T}` (elements of type T up to the end of
-//! the input, no length prefix; only last), or `{"struct":NAME,"fields":[{"name":..,"type":..}]}`.
+//! the input, no length prefix; only last), `{"optional":T}` (a T, or no bytes at all for
+//! none; only last), or `{"struct":NAME,"fields":[{"name":..,"type":..}]}`.
 //! The encoding of every type is the [`Value`](crate::Value) encoding (docs/contracts.md).
 
 /// The name of the custom section that holds the interface JSON.
@@ -60,6 +61,8 @@ pub enum Type {
     FixedBytes(usize),
     /// Elements of the given type up to the end of the input (or output), without a length.
     Rest(&'static Type),
+    /// A value of the given type, or nothing: no bytes at all for nothing (so only last).
+    Optional(&'static Type),
     /// Named fields one after the other.
     Struct {
         /// The Rust name of the struct.
@@ -136,8 +139,10 @@ pub const fn check(itf: &Interface) {
         }
         let mut a = 0;
         while a < m[i].args.len() {
-            if matches!(m[i].args[a].ty, Type::Rest(_)) && a + 1 != m[i].args.len() {
-                panic!("a rest argument must be the last one");
+            if matches!(m[i].args[a].ty, Type::Rest(_) | Type::Optional(_))
+                && a + 1 != m[i].args.len()
+            {
+                panic!("a Rest or Option argument must be the last one");
             }
             a += 1;
         }
@@ -278,6 +283,11 @@ impl Sink<'_> {
             }
             Type::Rest(t) => {
                 self.raw("{\"rest\":");
+                self.ty(t);
+                self.byte(b'}');
+            }
+            Type::Optional(t) => {
+                self.raw("{\"optional\":");
                 self.ty(t);
                 self.byte(b'}');
             }

@@ -39,6 +39,10 @@ contract! {
     query(1) fn echo(flag: bool) -> Result<bool, Error> {
         Ok(flag)
     }
+
+    query(2) fn maybe(give: bool) -> Result<Option<u64>, Error> {
+        Ok(give.then_some(9))
+    }
 }
 
 #[test]
@@ -66,6 +70,14 @@ fn dispatch_decodes_arguments_and_encodes_results() {
     assert!(err.message().contains("whole number"), "{err}");
 
     assert_eq!(__pose_dispatch_query(&[1, 1]).unwrap(), [1]);
+    // An Option result: the value, or no bytes at all.
+    assert_eq!(__pose_dispatch_query(&[2, 1]).unwrap(), 9u64.to_le_bytes());
+    assert_eq!(__pose_dispatch_query(&[2, 0]).unwrap(), b"");
+    assert_eq!(Option::<u64>::from_bytes(&[]).unwrap(), None);
+    assert_eq!(
+        Option::<u64>::from_bytes(&9u64.to_le_bytes()).unwrap(),
+        Some(9)
+    );
     assert_eq!(__pose_dispatch_init(&3u64.to_le_bytes()).unwrap(), b"");
     assert_eq!(
         __pose_dispatch_init(&300u64.to_le_bytes())
@@ -82,8 +94,8 @@ fn bad_inputs_are_errors_not_panics() {
         "unknown operation 9"
     );
     assert_eq!(
-        __pose_dispatch_query(&[2]).unwrap_err().message(),
-        "unknown query 2"
+        __pose_dispatch_query(&[3]).unwrap_err().message(),
+        "unknown query 3"
     );
     // Query selectors are numbered apart from call selectors: query 1 takes a bool.
     assert!(__pose_dispatch_query(&[1, 2]).is_err(), "2 is no bool");
@@ -120,7 +132,9 @@ fn the_interface_names_methods_arguments_and_results() {
             r#"{"name":"sum","kind":"call","selector":7,"doc":"","#,
             r#""args":[{"name":"scale","type":"f32"},{"name":"values","type":{"rest":"f32"}}],"result":"f32"},"#,
             r#"{"name":"echo","kind":"query","selector":1,"doc":"","#,
-            r#""args":[{"name":"flag","type":"bool"}],"result":"bool"}]}"#
+            r#""args":[{"name":"flag","type":"bool"}],"result":"bool"},"#,
+            r#"{"name":"maybe","kind":"query","selector":2,"doc":"","#,
+            r#""args":[{"name":"give","type":"bool"}],"result":{"optional":"u64"}}]}"#
         )
     );
 }
