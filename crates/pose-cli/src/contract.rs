@@ -382,7 +382,8 @@ fn init_input(a: &DeployArgs, code: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(m.encode_words(&a.init_args)?)
 }
 
-/// Where `pose deploy` keeps deployed code: `code/` next to the network file.
+/// Where `pose deploy` keeps deployed code: `code/` next to the network file (so `pose call`
+/// finds a contract's interface by its on-chain code hash).
 fn code_path(network: &Path, code_hash: &[u8; 32]) -> PathBuf {
     network
         .parent()
@@ -391,7 +392,7 @@ fn code_path(network: &Path, code_hash: &[u8; 32]) -> PathBuf {
         .join(format!("0x{}.wasm", hex::encode(code_hash)))
 }
 
-fn keep_code(network: &Path, code: &[u8]) -> anyhow::Result<PathBuf> {
+pub fn keep_code(network: &Path, code: &[u8]) -> anyhow::Result<PathBuf> {
     let path = code_path(network, &pose_crypto::sha256(code).0);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -463,35 +464,63 @@ fn contract_error(output: &[u8]) -> Option<serde_json::Value> {
     )
 }
 
-/// Prints a typed answer as one line of JSON; a contract error is an error of the command.
-fn show_typed(method: &Method, answer: &pose_client::Answer) -> anyhow::Result<()> {
-    let receipt = json!({
-        "executor": answer.receipt.executor.to_string(),
-        "epoch": answer.receipt.epoch.0,
-        "applied_seq": answer.receipt.applied_seq.0,
-        "seq": answer.receipt.seq.0,
-    });
-    match method.decode_output(&answer.output) {
+/// A typed answer: one line of JSON `{"method", "result", "receipt"}`, or `{"method",
+/// "error", "receipt"}` when the contract failed (struct fields in declaration order).
+pub struct TypedAnswer {
+    /// The result (`Ok`) or the contract's error (`Err`), as JSON values.
+    pub value: Result<serde_json::Value, serde_json::Value>,
+    /// The line, with the receipt.
+    pub line: String,
+    /// The line without the receipt.
+    pub short: String,
+}
+
+/// Reads a typed answer; an output that is neither the method's result nor an error is an
+/// error.
+pub fn typed_answer(method: &Method, answer: &pose_client::Answer) -> anyhow::Result<TypedAnswer> {
+    let receipt = format!(
+        r#""receipt":{{"executor":"{}","epoch":{},"applied_seq":{},"seq":{}}}"#,
+        answer.receipt.executor,
+        answer.receipt.epoch.0,
+        answer.receipt.applied_seq.0,
+        answer.receipt.seq.0
+    );
+    let name = serde_json::Value::from(method.name.as_str());
+    let (value, body) = match method.decode_output(&answer.output) {
         Ok(result) => {
-            out!(
-                "{}",
-                json!({"method": method.name, "result": result, "receipt": receipt})
-            );
-            Ok(())
+            let text = method.result.render(&result);
+            (Ok(result), format!(r#"{{"method":{name},"result":{text}"#))
         }
         Err(e) => match contract_error(&answer.output) {
             Some(error) => {
-                out!(
-                    "{}",
-                    json!({"method": method.name, "error": error, "receipt": receipt})
+                let text = format!(
+                    r#"{{"kind":{},"message":{}}}"#,
+                    error["kind"], error["message"]
                 );
-                Err(Reported.into())
+                (Err(error), format!(r#"{{"method":{name},"error":{text}"#))
             }
-            None => Err(anyhow::Error::new(e).context(format!(
-                "the contract answered 0x{}, which is not what its interface promises",
-                hex::encode(&answer.output)
-            ))),
+            None => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "the contract answered 0x{}, which is not what its interface promises",
+                    hex::encode(&answer.output)
+                )))
+            }
         },
+    };
+    Ok(TypedAnswer {
+        value,
+        line: format!("{body},{receipt}}}"),
+        short: format!("{body}}}"),
+    })
+}
+
+/// Prints a typed answer as one line of JSON; a contract error is an error of the command.
+fn show_typed(method: &Method, answer: &pose_client::Answer) -> anyhow::Result<()> {
+    let t = typed_answer(method, answer)?;
+    out!("{}", t.line);
+    match t.value {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Reported.into()),
     }
 }
 

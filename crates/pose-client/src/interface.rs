@@ -601,9 +601,12 @@ impl Type {
                 };
                 Json::from(x)
             }
-            Type::F32 => float_json(f64::from(f32::from_le_bytes(
-                take(bytes, 4)?.try_into().map_err(|_| "size")?,
-            ))),
+            Type::F32 => {
+                let x = f32::from_le_bytes(take(bytes, 4)?.try_into().map_err(|_| "size")?);
+                // The shortest decimal that reads back as this f32 (2.3333335, not the f64
+                // expansion 2.3333334922790527).
+                float_json(x.to_string().parse().unwrap_or(f64::from(x)))
+            }
             Type::F64 => float_json(f64::from_le_bytes(
                 take(bytes, 8)?.try_into().map_err(|_| "size")?,
             )),
@@ -644,6 +647,29 @@ impl Type {
                 Json::Object(obj)
             }
         })
+    }
+
+    /// JSON text of `v`, a value of this type (as [`Type::decode`] gives it), with the fields
+    /// of structs in their declaration (encoding) order rather than sorted by name.
+    pub fn render(&self, v: &Json) -> String {
+        match (self, v) {
+            (Type::Struct { fields, .. }, Json::Object(obj)) => {
+                let items: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let x = obj.get(&f.name).unwrap_or(&Json::Null);
+                        format!("{}:{}", Json::from(f.name.as_str()), f.ty.render(x))
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+            (Type::Rest(t), Json::Array(items)) => {
+                let items: Vec<String> = items.iter().map(|x| t.render(x)).collect();
+                format!("[{}]", items.join(","))
+            }
+            (Type::Optional(t), v) if !v.is_null() => t.render(v),
+            _ => v.to_string(),
+        }
     }
 
     /// Decodes `bytes`, which must hold exactly one value of this type.
@@ -903,6 +929,22 @@ mod tests {
             m.decode_output(&out).unwrap(),
             serde_json::json!({"payer": format!("0x{}", "07".repeat(20)),
                                "amount": u128::MAX.to_string(), "open": true})
+        );
+        assert_eq!(
+            m.result.render(&m.decode_output(&out).unwrap()),
+            format!(
+                r#"{{"payer":"0x{}","amount":"{}","open":true}}"#,
+                "07".repeat(20),
+                u128::MAX
+            ),
+            "fields in declaration order"
+        );
+        assert_eq!(
+            Type::F32
+                .decode(&(7.0f32 / 3.0).to_le_bytes())
+                .unwrap()
+                .to_string(),
+            "2.3333333"
         );
         assert!(m.decode_output(&out[..30]).is_err());
         assert!(m.decode_output(&[&out[..], &[0]].concat()).is_err());
