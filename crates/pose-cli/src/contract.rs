@@ -605,10 +605,14 @@ async fn interface(a: InterfaceArgs) -> anyhow::Result<()> {
                 m.result
             ),
             k => out!(
-                "{} {} {} -> {}   [selector {}]",
+                "{} {}{} -> {}   [selector {}]",
                 k.as_str(),
                 m.name,
-                m.signature(),
+                if m.args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", m.signature())
+                },
                 m.result,
                 m.selector.unwrap_or(0)
             ),

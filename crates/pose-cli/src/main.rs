@@ -39,6 +39,7 @@ mod contract;
 mod demo;
 mod devnet;
 mod node;
+mod scaffold;
 mod status;
 
 /// pose: confidential smart contracts executed off-chain by pools of TEEs (POSE, NDSS 2023).
@@ -66,6 +67,10 @@ enum Command {
     Sim(pose_sim::cli::SimArgs),
     #[command(flatten)]
     Contract(contract::ContractCommand),
+    /// Create a contract crate from a template (typed methods, a test in pose-runtime).
+    New(scaffold::NewArgs),
+    /// Build a contract crate for wasm32, reproducibly; writes <crate>/<name>.wasm.
+    Build(scaffold::BuildArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,5 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(args),
         Command::Sim(args) => std::process::exit(pose_sim::cli::run(&args, "pose sim")),
         Command::Contract(cmd) => contract::run(cmd),
+        Command::New(args) => scaffold::new(args),
+        Command::Build(args) => scaffold::build(args),
     }
 }
