@@ -114,7 +114,7 @@ edition = "2021"
 publish = false
 
 [lib]
-crate-type = ["cdylib", "rlib"]
+crate-type = ["cdylib"]
 
 [dependencies]
 pose-contract-sdk = {{ path = "{p}/crates/pose-contract-sdk" }}
@@ -141,8 +141,11 @@ incremental = false
 
 const LIB_RS: &str = r#"//! {name}: a pose contract. A counter that anyone increments.
 //!
-//! Build it with `pose build`; `pose interface {name}.wasm` lists its methods.
+//! Build it with `pose build`; `pose interface {name}.wasm` lists its methods. The contract
+//! exists for wasm32 only: on the host (`cargo test`) this library is empty, and the tests run
+//! the built module in pose-runtime.
 
+#![cfg(target_arch = "wasm32")]
 #![no_std]
 #![deny(unsafe_code)]
 

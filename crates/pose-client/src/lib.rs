@@ -8,6 +8,7 @@ pub mod contract;
 pub mod interface;
 pub mod risk;
 pub mod transport;
+pub mod typed;
 
 /// The off-chain messages (requests, receipts, deployments).
 pub(crate) use pose_types::wire;
