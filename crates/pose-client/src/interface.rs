@@ -364,9 +364,9 @@ fn parse_type(j: &Json) -> Result<Type, InterfaceError> {
     }
     if let Some(t) = j.get("rest") {
         let elem = parse_type(t)?;
-        if elem.fixed_size().is_none() {
+        if elem.fixed_size().unwrap_or(0) == 0 {
             return Err(InterfaceError::Invalid(format!(
-                "rest of a type without a fixed size: {j}"
+                "rest of a type without a fixed, non-zero size: {j}"
             )));
         }
         return Ok(Type::Rest(Box::new(elem)));
@@ -1025,6 +1025,21 @@ mod tests {
             auction.method(Kind::Query, "my_bid").unwrap().result,
             Type::Uint(16)
         );
+    }
+
+    #[test]
+    fn a_rest_of_zero_size_elements_is_refused() {
+        // Decoding it would never end: each element takes no bytes.
+        for t in [
+            r#""unit""#,
+            r#"{"struct":"E","fields":[]}"#,
+            r#"{"rest":"u8"}"#,
+        ] {
+            let json = format!(
+                r#"{{"pose_interface":1,"methods":[{{"name":"m","kind":"query","selector":1,"args":[],"result":{{"rest":{t}}}}}]}}"#
+            );
+            assert!(Interface::from_json(&json).is_err(), "accepted rest of {t}");
+        }
     }
 
     #[test]

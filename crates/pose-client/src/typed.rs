@@ -145,7 +145,11 @@ impl<T: Codec> Codec for Vec<T> {
     fn read(input: &mut &[u8]) -> Result<Self, String> {
         let mut v = Vec::new();
         while !input.is_empty() {
+            let before = input.len();
             v.push(T::read(input)?);
+            if input.len() == before {
+                return Err("an element of no bytes cannot end a rest of elements".into());
+            }
         }
         Ok(v)
     }
@@ -264,5 +268,7 @@ mod tests {
         assert!(u64::read(&mut short).is_err());
         let mut opt: &[u8] = &[];
         assert_eq!(Option::<u64>::read(&mut opt).unwrap(), None);
+        let mut units: &[u8] = &[1];
+        assert!(Vec::<()>::read(&mut units).is_err(), "no endless loop");
     }
 }
