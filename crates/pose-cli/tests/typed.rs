@@ -91,6 +91,16 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 /// `| head -c1` on a real pipe: head reads one byte and exits; pose must exit 0 too.
 fn through_head(args: &[&str]) -> (std::process::ExitStatus, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pose"))
@@ -246,6 +256,49 @@ fn typed_calls_queries_and_errors_through_a_devnet() {
     assert!(
         stdout.contains(&format!("output: 0x{}", hex::encode(250u128.to_le_bytes()))),
         "{stdout}"
+    );
+
+    // Typed init arguments follow the file after `--`; missing ones are refused up front.
+    let auction = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/contracts/wasm/sealed_bid_auction.wasm");
+    let auction = auction.to_str().unwrap();
+    let out = pose(&["deploy", "--network", net, auction]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("init method init takes arguments"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pose(&[
+        "deploy",
+        "--network",
+        net,
+        auction,
+        "--",
+        "--seller",
+        &bob,
+        "--reserve",
+        "10",
+        "--end_time",
+        "4000000000",
+    ]);
+    let stdout = ok_stdout(&out);
+    let auction_cid = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("contract ")?
+                .strip_suffix(" is live; pool (executor first):")
+        })
+        .unwrap_or_else(|| panic!("no contract id in:\n{stdout}"))
+        .to_owned();
+    let out = pose(&["query", "--network", net, &auction_cid, "status"]);
+    assert_eq!(
+        text(&out.stdout).split(",\"receipt\"").next().unwrap(),
+        format!(
+            r#"{{"method":"status","result":{{"closed":false,"bids":0,"winner":"0x{}","price":"0"}}"#,
+            "00".repeat(20)
+        ),
+        "struct fields in declaration order"
     );
 
     // `pose query ... | head -c1` exits 0 without a panic.
