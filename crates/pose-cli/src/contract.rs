@@ -329,8 +329,10 @@ async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         memberResponsePeriodSecs: a.member_response_secs,
         confirmations: 1,
     };
-    let kept = keep_code(&a.net.network, &code)?;
-    out!("code kept at {} (for typed calls)", kept.display());
+    match keep_code(&a.net.network, &code) {
+        Ok(kept) => out!("code kept at {} (for typed calls)", kept.display()),
+        Err(e) => eprintln!("warning: {e:#}; typed calls will need --wasm"),
+    }
     let cid = client.deploy(&code, &init, params).await?;
     let pool = client.chain().pool(cid).await?;
     out!("contract {} is live; pool (executor first):", cid.0);
