@@ -8,7 +8,7 @@
 //! ```text
 //! #![no_std]
 //! extern crate alloc;
-//! use pose_contract_sdk::{contract, env, Address, Error, Item};
+//! use pose_contract_sdk::{contract, env, Error, Item};
 //!
 //! const COUNTER: Item<u64> = Item::new(b"counter");
 //!
