@@ -4,6 +4,10 @@
 //! aggregates them, rewards the participants and pays one out on-chain; then it kills the
 //! executor's node and shows the contract answering under a new executor. At the end it stops
 //! everything it started and exits 0, or, with `--keep-running`, keeps the devnet for you.
+//!
+//! Every contract method goes through the contract's typed interface (read from the `.wasm`
+//! file, as `pose call` does): the demo prints the `pose` command that does the same and the
+//! JSON that command prints, including a contract error.
 
 use std::time::{Duration, Instant};
 
@@ -12,10 +16,12 @@ use clap::Args;
 use pose_chain::alloy::primitives::U256;
 use pose_chain::alloy::providers::Provider;
 use pose_chain::{from_address, to_address, PoseManager};
+use pose_client::interface::{Interface, Kind};
 use pose_client::PoseClient;
 use pose_types::ContractId;
+use serde_json::{json, Value as Json};
 
-use crate::contract::connect;
+use crate::contract::{connect, typed_answer};
 use crate::devnet;
 
 /// The federated-learning contract, as committed (examples/contracts/wasm).
@@ -37,34 +43,107 @@ pub struct DemoArgs {
 }
 
 fn step(n: u32, text: &str) {
-    println!("\n[{n}] {text}");
+    out!("\n[{n}] {text}");
 }
 
-fn update(weight: f32, values: &[f32]) -> Vec<u8> {
-    let mut v = vec![1u8];
-    v.extend_from_slice(&weight.to_le_bytes());
-    for x in values {
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v
+/// The federated-learning contract's methods, from its interface.
+struct Fl {
+    itf: Interface,
+    cid: ContractId,
 }
 
-fn model_of(output: &[u8]) -> anyhow::Result<(u64, Vec<f32>)> {
-    if output.len() < 8 || !(output.len() - 8).is_multiple_of(4) {
-        bail!("the model read back has a bad length {}", output.len());
+impl Fl {
+    /// Runs `method` with named arguments as `c`; prints the equivalent `pose` command and the
+    /// JSON it prints. Returns the result, or the contract's error as `Err(json)`.
+    async fn invoke(
+        &self,
+        c: &PoseClient,
+        kind: Kind,
+        method: &str,
+        args: &[(&str, Json)],
+    ) -> anyhow::Result<Result<Json, Json>> {
+        let (command, line, r) = self.invoke_quietly(c, kind, method, args).await?;
+        out!("{command}");
+        out!("  {line}");
+        Ok(r)
     }
-    let round = u64::from_le_bytes(output[..8].try_into()?);
-    let model = output[8..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+
+    /// [`Fl::invoke`] without printing: returns the command and the JSON line.
+    async fn invoke_quietly(
+        &self,
+        c: &PoseClient,
+        kind: Kind,
+        method: &str,
+        args: &[(&str, Json)],
+    ) -> anyhow::Result<(String, String, Result<Json, Json>)> {
+        let m = self.itf.method(kind, method)?;
+        let named: Vec<(String, Json)> = args
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        let input = m.encode_input(&named)?;
+        let shown: Vec<String> = args
+            .iter()
+            .map(|(n, v)| match v {
+                Json::Array(items) => format!(
+                    "--{n} {}",
+                    items
+                        .iter()
+                        .map(Json::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Json::String(s) => format!("--{n} {s}"),
+                v => format!("--{n} {v}"),
+            })
+            .collect();
+        let command = format!(
+            "  $ pose {} {} {method}{}{}",
+            kind.as_str(),
+            self.cid.0,
+            if shown.is_empty() { "" } else { " " },
+            shown.join(" ")
+        );
+        let answer = match kind {
+            Kind::Query => c.query(self.cid, &input).await?,
+            _ => c.call(self.cid, &input).await?,
+        };
+        // `pose call` also prints the receipt's fields; the demo keeps lines short.
+        let t = typed_answer(m, &answer)?;
+        Ok((command, t.short, t.value))
+    }
+
+    /// [`Fl::invoke`] that must succeed.
+    async fn ok(
+        &self,
+        c: &PoseClient,
+        kind: Kind,
+        method: &str,
+        args: &[(&str, Json)],
+    ) -> anyhow::Result<Json> {
+        match self.invoke(c, kind, method, args).await? {
+            Ok(v) => Ok(v),
+            Err(e) => bail!("{method} failed: {e}"),
+        }
+    }
+}
+
+fn model_of(result: &Json) -> anyhow::Result<(u64, Vec<f32>)> {
+    let round = result["round"].as_u64().context("the model has no round")?;
+    let model = result["model"]
+        .as_array()
+        .context("the model has no parameters")?
+        .iter()
+        .map(|x| x.as_f64().map(|x| x as f32))
+        .collect::<Option<Vec<f32>>>()
+        .context("a parameter is not a number")?;
     Ok((round, model))
 }
 
-fn amount(op: u8, wei: u128) -> Vec<u8> {
-    let mut v = vec![op];
-    v.extend_from_slice(&wei.to_le_bytes());
-    v
+fn u128_of(v: &Json) -> anyhow::Result<u128> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("{v} is not a u128"))
 }
 
 /// Runs the demo; an error says which step failed.
@@ -104,7 +183,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     for _ in 0..3 {
         people.push(participant(&info, &coordinator).await?);
     }
-    println!(
+    out!(
         "coordinator {}; participants {}, {}, {}",
         coordinator.address(),
         people[0].address(),
@@ -122,12 +201,20 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         memberResponsePeriodSecs: 5,
         confirmations: 1,
     };
+    let itf = Interface::from_wasm(FL_WASM).context("the contract's interface")?;
+    let init = itf
+        .init()
+        .context("the contract has an init method")?
+        .encode_input(&[("params".to_owned(), json!(PARAMS))])?;
+    out!("  $ pose deploy federated_learning.wasm -- --params {PARAMS}");
+    crate::contract::keep_code(std::path::Path::new(&info_path(&info)), FL_WASM)?;
     let cid = coordinator
-        .deploy(FL_WASM, &(PARAMS as u32).to_le_bytes(), params)
+        .deploy(FL_WASM, &init, params)
         .await
         .context("deploying the contract")?;
+    let fl = Fl { itf, cid };
     let pool = coordinator.chain().pool(cid).await?;
-    println!(
+    out!(
         "contract {} is live; every member accepted it. Pool (executor first): {}",
         cid.0,
         pool.iter()
@@ -144,50 +231,72 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     for (i, p) in people.iter().enumerate() {
         let w = (i + 1) as f32;
         let values: Vec<f32> = (0..PARAMS).map(|j| w * (j as f32)).collect();
-        p.call(cid, &update(w, &values))
-            .await
-            .with_context(|| format!("participant {i} submits"))?;
-        println!("participant {i} submitted weight {w} (input encrypted to the contract key)");
+        fl.ok(
+            p,
+            Kind::Call,
+            "submit",
+            &[("weight", json!(w)), ("update", json!(values))],
+        )
+        .await
+        .with_context(|| format!("participant {i} submits"))?;
+        out!("participant {i} submitted weight {w} (input encrypted to the contract key)");
     }
 
     step(
         4,
         "aggregate: the executor computes the weighted average inside its enclave",
     );
-    let out = coordinator.call(cid, &[2]).await.context("aggregating")?;
-    println!(
-        "round {} aggregated; receipt signed by executor {} after every watchdog acknowledged",
-        u64::from_le_bytes(out.output[..8].try_into()?),
-        out.receipt.executor
+    let round = fl
+        .ok(&coordinator, Kind::Call, "aggregate", &[])
+        .await
+        .context("aggregating")?;
+    out!(
+        "round {round} aggregated; receipt signed by executor {} after every watchdog acknowledged",
+        from_address(coordinator.chain().executor_of(cid).await?)
     );
-    let (round, model) = model_of(&people[0].query(cid, &[4]).await?.output)?;
-    println!("global model of round {round}: {model:?}");
+    let (round, model) = model_of(&fl.ok(&people[0], Kind::Query, "model", &[]).await?)?;
+    out!("global model of round {round}: {model:?}");
+    out!("only the coordinator may start a new round; a participant's try fails, as JSON:");
+    match fl.invoke(&people[0], Kind::Call, "new_round", &[]).await? {
+        Err(e) if e["kind"] == "aborted" => {}
+        other => bail!("a participant started a new round: {other:?}"),
+    }
 
     step(5, "reward the participants and pay one out on-chain");
     // The deposit is credited once the enclaves see it confirmed; retry briefly until then.
     let mut rewarded = None;
     for _ in 0..20 {
-        match coordinator.call(cid, &amount(6, 3 * ETHER / 10)).await {
-            Ok(a) if a.output.len() == 16 => {
-                rewarded = Some(u128::from_le_bytes(a.output[..16].try_into()?));
+        let amount = [("amount", json!((3 * ETHER / 10).to_string()))];
+        match fl
+            .invoke_quietly(&coordinator, Kind::Call, "reward", &amount)
+            .await
+        {
+            Ok((command, line, Ok(share))) => {
+                out!("{command}");
+                out!("  {line}");
+                rewarded = Some(u128_of(&share)?);
                 break;
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
     let share = rewarded.context("the reward was not accepted")?;
-    println!("each participant now holds {share} wei inside the contract");
+    out!("each participant now holds {share} wei inside the contract");
     let me = to_address(people[0].address());
     let before = people[0].chain().provider().get_balance(me).await?;
-    people[0]
-        .call(cid, &amount(7, share))
-        .await
-        .context("withdrawing")?;
+    fl.ok(
+        &people[0],
+        Kind::Call,
+        "withdraw",
+        &[("amount", json!(share.to_string()))],
+    )
+    .await
+    .context("withdrawing")?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let now = people[0].chain().provider().get_balance(me).await?;
         if now > before {
-            println!(
+            out!(
                 "participant 0 was paid {} wei on-chain (the executor signed the withdrawal)",
                 now - before
             );
@@ -205,45 +314,49 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     let executor = from_address(coordinator.chain().executor_of(cid).await?);
     let pid = net.kill_node_of(&executor.to_string())?;
-    println!("killed node process {pid} (executor {executor}) without warning");
+    out!("killed node process {pid} (executor {executor}) without warning");
     let c = people[1]
         .clone()
         .with_progress(crate::contract::print_progress);
     let values: Vec<f32> = (0..PARAMS).map(|j| 10.0 + j as f32).collect();
-    c.call(cid, &update(1.0, &values))
-        .await
-        .context("the call after the executor died")?;
-    let round2 = coordinator
-        .call(cid, &[2])
+    fl.ok(
+        &c,
+        Kind::Call,
+        "submit",
+        &[("weight", json!(1.0)), ("update", json!(values))],
+    )
+    .await
+    .context("the call after the executor died")?;
+    let round2 = fl
+        .ok(&coordinator, Kind::Call, "aggregate", &[])
         .await
         .context("aggregating again")?;
     let inst = coordinator.chain().contract(cid).await?;
     let new_executor = from_address(coordinator.chain().executor_of(cid).await?);
-    println!(
-        "answered under a new executor: epoch {}, executor {new_executor} (round {})",
+    out!(
+        "answered under a new executor: epoch {}, executor {new_executor} (round {round2})",
         inst.epoch,
-        u64::from_le_bytes(round2.output[..8].try_into()?)
     );
     if new_executor == executor || inst.epoch == 0 {
         bail!("the executor did not change");
     }
-    let (round, model) = model_of(&people[2].query(cid, &[4]).await?.output)?;
-    println!("global model of round {round}: {model:?}");
+    let (round, model) = model_of(&fl.ok(&people[2], Kind::Query, "model", &[]).await?)?;
+    out!("global model of round {round}: {model:?}");
     check_round(cid, round)?;
 
-    println!(
+    out!(
         "\ndemo finished in {:.0} s: deployed, called, aggregated, paid out, survived the executor's death",
         started.elapsed().as_secs_f64()
     );
     if args.keep_running {
-        println!(
-            "the devnet keeps running; try: pose contract --network {} {}   (Ctrl-C stops it)",
+        out!(
+            "the devnet keeps running (Ctrl-C stops it); try:\n  export POSE_NETWORK={}\n  pose interface {cid}\n  pose query {cid} info\n  pose query {cid} model\n  pose contract {cid}",
             info_path(&info),
-            cid.0
+            cid = cid.0
         );
         return net.serve().await;
     }
-    println!("stopping everything the demo started");
+    out!("stopping everything the demo started");
     drop(net);
     Ok(())
 }

@@ -149,14 +149,14 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
             mut nodes,
             info,
         } = devnet;
-        println!(
+        out!(
             "devnet ready: {} nodes, manager {} at {}; press Ctrl-C to stop everything",
             info.nodes.len(),
             info.manager,
             info.rpc_url
         );
         let outcome = wait_until_stopped(&mut nodes).await;
-        println!("stopping {} nodes and the chain", nodes.0.len());
+        out!("stopping {} nodes and the chain", nodes.0.len());
         nodes.stop();
         drop(_anvil);
         outcome
@@ -176,7 +176,7 @@ async fn wait_until_stopped(nodes: &mut Nodes) -> anyhow::Result<()> {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 for (i, status) in nodes.exited_all() {
                     if reported.insert(i) {
-                        println!("node {i} exited ({status}); the other nodes keep serving");
+                        out!("node {i} exited ({status}); the other nodes keep serving");
                     }
                 }
                 if reported.len() == nodes.0.len() {
@@ -212,7 +212,7 @@ impl Devnet {
     /// Serves until Ctrl-C or SIGTERM, then stops every process it started.
     pub async fn serve(mut self) -> anyhow::Result<()> {
         let outcome = wait_until_stopped(&mut self.nodes).await;
-        println!("stopping the nodes and the chain");
+        out!("stopping the nodes and the chain");
         outcome
     }
 }
@@ -229,7 +229,7 @@ pub struct Devnet {
 /// Starts anvil, deploys the manager, starts `n` nodes and waits until all registered;
 /// prints what it does on stdout.
 pub async fn start(n: u8, dir: Option<PathBuf>) -> anyhow::Result<Devnet> {
-    start_with(n, dir, |line| println!("{line}")).await
+    start_with(n, dir, |line| out!("{line}")).await
 }
 
 /// [`start`], reporting each step to `say` (one line per call) instead of stdout.

@@ -35,10 +35,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         let mut failed = 0;
         for url in &urls {
             match transport.status(url).await {
-                Ok(status) => println!("{url}: {status}"),
+                Ok(status) => out!("{url}: {status}"),
                 Err(e) => {
                     failed += 1;
-                    println!("{url}: not answering ({e}); is the node running?");
+                    out!("{url}: not answering ({e}); is the node running?");
                 }
             }
         }

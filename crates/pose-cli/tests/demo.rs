@@ -25,6 +25,11 @@ fn demo_runs_federated_learning_through_a_devnet_and_survives_the_executor() {
         "killed node process",
         "answered under a new executor: epoch 1",
         "survived the executor's death",
+        // Every method goes through the typed interface; results and errors are JSON.
+        "$ pose deploy federated_learning.wasm -- --params 8",
+        r#"{"method":"model","result":{"round":1,"model":[0.0,2.3333335,"#,
+        r#"{"method":"new_round","error":{"kind":"aborted","message":"only the coordinator starts a new round"}}"#,
+        r#"{"method":"reward","result":"100000000000000000"}"#,
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }

@@ -5,8 +5,10 @@
 //! so the API has one client implementation.
 
 pub mod contract;
+pub mod interface;
 pub mod risk;
 pub mod transport;
+pub mod typed;
 
 /// The off-chain messages (requests, receipts, deployments).
 pub(crate) use pose_types::wire;

@@ -4,6 +4,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::marker::PhantomData;
+
+use crate::interface::Type;
 
 /// A 20-byte address of a user (the same bytes as the user's Ethereum address).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -158,6 +161,9 @@ impl Writer {
 /// A value with a fixed binary encoding (little-endian integers), used for inputs, outputs
 /// and typed storage.
 pub trait Value: Sized {
+    /// How the type appears in a contract's interface (it names the encoding).
+    const TYPE: Type;
+
     /// Appends the encoding of `self`.
     fn write(&self, out: &mut Vec<u8>);
     /// Reads one value from the front of `r`.
@@ -180,8 +186,9 @@ pub trait Value: Sized {
 }
 
 macro_rules! int_value {
-    ($($t:ty),*) => {$(
+    ($($t:ty = $ty:ident),*) => {$(
         impl Value for $t {
+            const TYPE: Type = Type::$ty;
             fn write(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
@@ -192,9 +199,29 @@ macro_rules! int_value {
     )*};
 }
 
-int_value!(u8, u16, u32, u64, u128, i32, i64, f32, f64);
+int_value!(
+    u8 = U8,
+    u16 = U16,
+    u32 = U32,
+    u64 = U64,
+    u128 = U128,
+    i32 = I32,
+    i64 = I64,
+    f32 = F32,
+    f64 = F64
+);
+
+/// Encodes to no bytes: the result of a method that returns nothing.
+impl Value for () {
+    const TYPE: Type = Type::Unit;
+    fn write(&self, _out: &mut Vec<u8>) {}
+    fn read(_r: &mut Reader<'_>) -> Result<Self, Error> {
+        Ok(())
+    }
+}
 
 impl Value for bool {
+    const TYPE: Type = Type::Bool;
     fn write(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -208,6 +235,7 @@ impl Value for bool {
 }
 
 impl Value for Address {
+    const TYPE: Type = Type::Address;
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
     }
@@ -217,6 +245,7 @@ impl Value for Address {
 }
 
 impl<const N: usize> Value for [u8; N] {
+    const TYPE: Type = Type::FixedBytes(N);
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self);
     }
@@ -227,6 +256,7 @@ impl<const N: usize> Value for [u8; N] {
 
 /// Byte vectors are length-prefixed (`u32`).
 impl Value for Vec<u8> {
+    const TYPE: Type = Type::Bytes;
     fn write(&self, out: &mut Vec<u8>) {
         (self.len() as u32).write(out);
         out.extend_from_slice(self);
@@ -236,7 +266,22 @@ impl Value for Vec<u8> {
     }
 }
 
+/// A pair encodes as its two values one after the other; its interface type is a struct with
+/// fields `0` and `1`.
 impl<A: Value, B: Value> Value for (A, B) {
+    const TYPE: Type = Type::Struct {
+        name: "",
+        fields: &[
+            crate::interface::Field {
+                name: "0",
+                ty: A::TYPE,
+            },
+            crate::interface::Field {
+                name: "1",
+                ty: B::TYPE,
+            },
+        ],
+    };
     fn write(&self, out: &mut Vec<u8>) {
         self.0.write(out);
         self.1.write(out);
@@ -244,6 +289,172 @@ impl<A: Value, B: Value> Value for (A, B) {
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok((A::read(r)?, B::read(r)?))
     }
+}
+
+/// `None` encodes to no bytes at all and `Some(v)` as `v`, so an `Option` is only decodable
+/// as the last value of an input or output (a method's last argument or its result): reading
+/// gives `None` exactly when nothing is left.
+impl<T: Value> Value for Option<T> {
+    const TYPE: Type = Type::Optional(&T::TYPE);
+    fn write(&self, out: &mut Vec<u8>) {
+        if let Some(v) = self {
+            v.write(out);
+        }
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        if r.remaining() == 0 {
+            Ok(None)
+        } else {
+            T::read(r).map(Some)
+        }
+    }
+}
+
+/// A value of fixed size, the element type of [`Rest`].
+pub trait Fixed: Value {
+    /// Its encoded size in bytes.
+    const SIZE: usize;
+}
+
+macro_rules! fixed {
+    ($($t:ty = $n:expr),*) => {$(
+        impl Fixed for $t {
+            const SIZE: usize = $n;
+        }
+    )*};
+}
+
+fixed!(
+    u8 = 1,
+    u16 = 2,
+    u32 = 4,
+    u64 = 8,
+    u128 = 16,
+    i32 = 4,
+    i64 = 8,
+    f32 = 4,
+    f64 = 8
+);
+fixed!(bool = 1, Address = 20);
+
+/// Elements of type `T` up to the end of the input (or output), without a length prefix: the
+/// last argument or field only. Kept as the encoded bytes, so a contract can store or stream
+/// a large vector (a model update) without decoding it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Rest<T> {
+    bytes: Vec<u8>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Rest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rest({} bytes)", self.bytes.len())
+    }
+}
+
+impl<T: Fixed> Rest<T> {
+    /// Encoded elements; fails unless the length is a multiple of the element size.
+    pub fn from_encoded(bytes: Vec<u8>) -> Result<Self, Error> {
+        if !bytes.len().is_multiple_of(T::SIZE) {
+            return Err(Error::new(alloc::format!(
+                "{} bytes are not a whole number of {}-byte elements",
+                bytes.len(),
+                T::SIZE
+            )));
+        }
+        Ok(Rest {
+            bytes,
+            _t: PhantomData,
+        })
+    }
+
+    /// The elements, encoded.
+    pub fn encoded(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The elements, encoded, by value.
+    pub fn into_encoded(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / T::SIZE
+    }
+
+    /// True without elements.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl<T: Fixed> From<&[T]> for Rest<T> {
+    fn from(items: &[T]) -> Self {
+        let mut bytes = Vec::with_capacity(items.len() * T::SIZE);
+        for x in items {
+            x.write(&mut bytes);
+        }
+        Rest {
+            bytes,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Fixed> Value for Rest<T> {
+    const TYPE: Type = Type::Rest(&T::TYPE);
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        Rest::from_encoded(r.rest().to_vec())
+    }
+}
+
+/// Declares a struct whose fields encode one after the other (in declaration order) and
+/// implements [`Value`] for it, with an interface type that names every field. Use it for
+/// results with several values and for structured storage values.
+///
+/// ```text
+/// value_struct! {
+///     /// An escrow.
+///     pub struct Escrow { pub payer: Address, pub amount: u128, pub open: bool }
+/// }
+/// ```
+#[macro_export]
+macro_rules! value_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[$fmeta])* $fvis $field: $fty, )*
+        }
+
+        impl $crate::Value for $name {
+            const TYPE: $crate::interface::Type = $crate::interface::Type::Struct {
+                name: ::core::stringify!($name),
+                fields: &[
+                    $( $crate::interface::Field {
+                        name: ::core::stringify!($field),
+                        ty: <$fty as $crate::Value>::TYPE,
+                    }, )*
+                ],
+            };
+            fn write(&self, out: &mut $crate::__private::Vec<u8>) {
+                $( $crate::Value::write(&self.$field, out); )*
+            }
+            fn read(r: &mut $crate::Reader<'_>) -> ::core::result::Result<Self, $crate::Error> {
+                ::core::result::Result::Ok($name {
+                    $( $field: r.read()?, )*
+                })
+            }
+        }
+    };
 }
 
 #[cfg(test)]

@@ -379,3 +379,29 @@ fn contracts_run_out_of_fuel_cleanly() {
     let err = h.call(user(2), &submit(1.0, &[0.5; 1000])).unwrap_err();
     assert_eq!(err, RuntimeError::OutOfFuel { fuel_limit: 10_000 });
 }
+
+// ---------------------------------------------------------------- interface section
+
+#[test]
+fn the_code_hash_covers_the_embedded_interface() {
+    // The interface JSON sits in the custom section `pose.interface`, which the runtime does
+    // not execute: a host that swapped a method name there must get another code hash, or a
+    // user would read a lying interface for code the chain vouches for.
+    let needle = br#""name":"transfer""#;
+    let at = TOKEN
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the token contract embeds its interface");
+    assert!(
+        TOKEN.windows(14).any(|w| w == b"pose.interface"),
+        "in the section pose.interface"
+    );
+    let mut forged = TOKEN.to_vec();
+    forged[at + 9] = b'T';
+    let mut engine = pose_runtime::WasmtimeEngine::new().unwrap();
+    use pose_runtime::ContractEngine;
+    let h1 = engine.load(TOKEN).unwrap();
+    let h2 = engine.load(&forged).unwrap();
+    assert_eq!(h1, pose_runtime::code_hash(TOKEN));
+    assert_ne!(h1, h2, "the code hash ignores the interface section");
+}

@@ -156,11 +156,11 @@ fn emit(mut report: Report, out: &Output) -> anyhow::Result<()> {
         write(path, &text)?;
     }
     match out.format {
-        Format::Json => println!("{text}"),
+        Format::Json => out!("{text}"),
         Format::Table => {
-            println!("{}", report.markdown);
+            out!("{}", report.markdown);
             for p in &report.plots {
-                println!("plot: {}", out.out_dir.join(p).display());
+                out!("plot: {}", out.out_dir.join(p).display());
             }
         }
     }

@@ -2,20 +2,11 @@
 //! (for example their number of training samples); `aggregate` writes the weighted average
 //! into the global model, which anyone can read.
 //!
-//! Input of `init`: `params: u32` (the model size). The creator becomes the coordinator.
-//!
-//! Input of `call` (first byte selects the operation, integers little-endian):
-//! - `1 weight:f32 update:[f32; params]`: submit (or replace) the caller's update.
-//! - `2`: aggregate the submitted updates into the global model; returns the new round number.
-//! - `3`: (coordinator) drop all submissions and start a new round.
-//! - `4`: read the global model: `round:u64 model:[f32; params]`.
-//! - `6 amount:u128`: (coordinator) reward this round's participants: `amount` wei of the
-//!   coordinator's internal balance (coins it deposited through the manager contract) is split
-//!   equally among them (the remainder of the division stays with the coordinator).
-//! - `7 amount:u128`: withdraw `amount` of the caller's internal balance to the caller's
-//!   address (a payout the executor signs on-chain).
-//!
-//! Input of `query`: `4` as above, or `5` for `params:u32 participants:u32 round:u64`.
+//! Its methods (typed; `pose interface` prints them from the `.wasm` file) are below, in the
+//! SDK's encoding: `init` takes `params:u32` (the model size; the creator becomes the
+//! coordinator); a call's or query's input is its selector byte and its arguments, integers
+//! and floats little-endian. An update is `params` `f32`s up to the end of the input
+//! (`submit` is `1 weight:f32 update:f32...`).
 //!
 //! Storage: updates are kept as raw little-endian `f32` bytes, one value per participant, so
 //! `aggregate` has the runtime sum them chunk by chunk (see `fl-core`) straight out of storage
@@ -34,7 +25,7 @@ use alloc::vec::Vec;
 use fl_core::{average_chunk, inverse_total_weight, AggregateError, Updates, CHUNK_PARAMS};
 use pose_contract_sdk::env::{self, WeightedKey};
 use pose_contract_sdk::{
-    ensure, entry_points, fail, Address, Error, Item, Map, Reader, Value, Writer,
+    contract, ensure, fail, value_struct, Address, Error, Item, Map, Rest, Writer,
 };
 
 /// Largest model accepted: the runtime's default storage value limit is 16 MiB.
@@ -87,27 +78,23 @@ fn params() -> Result<usize, Error> {
     }
 }
 
-fn init(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let p = u32::from_bytes(input)?;
-    ensure!(
-        p > 0 && p <= PARAMS_MAX,
-        "model size must be 1..={PARAMS_MAX} parameters, got {p}"
-    );
-    PARAMS.set(&p);
-    COORDINATOR.set(&env::caller());
-    ROUND.set(&0);
-    Ok(Vec::new())
-}
-
-fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+fn store_update(weight: f32, update: Rest<f32>) -> Result<(), Error> {
     let p = params()?;
-    let weight: f32 = r.read()?;
     ensure!(
         weight.is_finite() && weight > 0.0,
         "weight must be finite and positive"
     );
-    let bytes = r.bytes(p * 4)?;
-    r.finish()?;
+    let n = update.len();
+    ensure!(
+        n >= p,
+        "input too short: the update has {n} parameters, the model {p}"
+    );
+    ensure!(
+        n == p,
+        "{} unexpected trailing input parameters: the model has {p}",
+        n - p
+    );
+    let bytes = update.encoded();
     ensure!(
         bytes
             .chunks_exact(4)
@@ -126,7 +113,7 @@ fn submit(r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
     }
     WEIGHTS.set(&who, &weight);
     env::storage_set(&update_key(&who), bytes);
-    Ok(Vec::new())
+    Ok(())
 }
 
 /// The round's updates as they lie in storage: the runtime computes each chunk's weighted sum
@@ -168,7 +155,7 @@ impl Updates for StoredUpdates {
     }
 }
 
-fn aggregate() -> Result<Vec<u8>, Error> {
+fn aggregate_updates() -> Result<u64, Error> {
     let p = params()?;
     let who = participants();
     let mut src = StoredUpdates {
@@ -203,10 +190,10 @@ fn aggregate() -> Result<Vec<u8>, Error> {
     let mut ev = Writer::new();
     ev.bytes(b"aggregated").put(&round).put(&(who.len() as u32));
     env::emit(&ev.into_vec());
-    Ok(round.to_le_bytes().to_vec())
+    Ok(round)
 }
 
-fn new_round() -> Result<Vec<u8>, Error> {
+fn clear_round() -> Result<(), Error> {
     ensure!(
         COORDINATOR.get() == Some(env::caller()),
         "only the coordinator starts a new round"
@@ -216,10 +203,10 @@ fn new_round() -> Result<Vec<u8>, Error> {
         env::storage_remove(&update_key(&who));
     }
     PARTICIPANTS.remove();
-    Ok(Vec::new())
+    Ok(())
 }
 
-fn reward(amount: u128) -> Result<Vec<u8>, Error> {
+fn split_reward(amount: u128) -> Result<u128, Error> {
     let coordinator = env::caller();
     ensure!(
         COORDINATOR.get() == Some(coordinator),
@@ -231,75 +218,107 @@ fn reward(amount: u128) -> Result<Vec<u8>, Error> {
     for p in &who {
         env::transfer(&coordinator, p, share)?;
     }
-    Ok(share.to_le_bytes().to_vec())
+    Ok(share)
 }
 
-fn withdraw(amount: u128) -> Result<Vec<u8>, Error> {
-    let me = env::caller();
-    env::payout(&me, &me, amount)?;
-    Ok(Vec::new())
+value_struct! {
+    /// The global model.
+    pub struct Model {
+        /// The number of aggregations so far (0: no model yet, and no parameters).
+        pub round: u64,
+        /// Its parameters.
+        pub model: Rest<f32>,
+    }
 }
 
-fn read_global() -> Result<Vec<u8>, Error> {
-    let mut out = Writer::new();
-    out.put(&ROUND.get_or(0));
-    if ROUND.get_or(0) > 0 {
+value_struct! {
+    /// The contract's state in numbers.
+    pub struct Info {
+        /// The model size.
+        pub params: u32,
+        /// Participants of the running round.
+        pub participants: u32,
+        /// Aggregations so far.
+        pub round: u64,
+    }
+}
+
+fn read_global() -> Result<Model, Error> {
+    let round = ROUND.get_or(0);
+    let mut model = Vec::new();
+    if round > 0 {
         let p = params()?;
         for k in 0..p.div_ceil(CHUNK_PARAMS) {
             match env::storage_get(&global_key(k)) {
-                Some(chunk) => out.bytes(&chunk),
+                Some(chunk) => model.extend_from_slice(&chunk),
                 None => fail!("global model chunk {k} is missing"),
             };
         }
     }
-    Ok(out.into_vec())
+    Ok(Model {
+        round,
+        model: Rest::from_encoded(model)?,
+    })
 }
 
-fn call(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    match r.read::<u8>()? {
-        1 => submit(&mut r),
-        2 => {
-            r.finish()?;
-            aggregate()
-        }
-        3 => {
-            r.finish()?;
-            new_round()
-        }
-        4 => {
-            r.finish()?;
-            read_global()
-        }
-        6 => {
-            let amount: u128 = r.read()?;
-            r.finish()?;
-            reward(amount)
-        }
-        7 => {
-            let amount: u128 = r.read()?;
-            r.finish()?;
-            withdraw(amount)
-        }
-        op => fail!("unknown operation {op}"),
+contract! {
+    /// Sets the model size (parameters); the caller becomes the coordinator.
+    init fn init(params: u32) -> Result<(), Error> {
+        ensure!(
+            params > 0 && params <= PARAMS_MAX,
+            "model size must be 1..={PARAMS_MAX} parameters, got {params}"
+        );
+        PARAMS.set(&params);
+        COORDINATOR.set(&env::caller());
+        ROUND.set(&0);
+        Ok(())
+    }
+
+    /// Submits (or replaces) the caller's update with its weight (for example its number of
+    /// training samples).
+    call(1) fn submit(weight: f32, update: Rest<f32>) -> Result<(), Error> {
+        store_update(weight, update)
+    }
+
+    /// Aggregates the submitted updates into the global model; returns the new round number.
+    call(2) fn aggregate() -> Result<u64, Error> {
+        aggregate_updates()
+    }
+
+    /// (Coordinator) drops all submissions and starts a new round.
+    call(3) fn new_round() -> Result<(), Error> {
+        clear_round()
+    }
+
+    /// The global model (as a call, so that it is answered on-chain if challenged).
+    call(4) fn global_model() -> Result<Model, Error> {
+        read_global()
+    }
+
+    /// (Coordinator) splits `amount` wei of its balance equally among this round's
+    /// participants (the remainder stays); returns each one's share.
+    call(6) fn reward(amount: u128) -> Result<u128, Error> {
+        split_reward(amount)
+    }
+
+    /// Withdraws `amount` of the caller's balance to the caller's address (a payout the
+    /// executor signs on-chain).
+    call(7) fn withdraw(amount: u128) -> Result<(), Error> {
+        let me = env::caller();
+        env::payout(&me, &me, amount)
+    }
+
+    /// The global model.
+    query(4) fn model() -> Result<Model, Error> {
+        read_global()
+    }
+
+    /// The model size, the participants of this round and the round number.
+    query(5) fn info() -> Result<Info, Error> {
+        Ok(Info {
+            params: params()? as u32,
+            participants: participants().len() as u32,
+            round: ROUND.get_or(0),
+        })
     }
 }
-
-fn query(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    let op = r.read::<u8>()?;
-    r.finish()?;
-    match op {
-        4 => read_global(),
-        5 => {
-            let mut out = Writer::new();
-            out.put(&(params()? as u32))
-                .put(&(participants().len() as u32))
-                .put(&ROUND.get_or(0));
-            Ok(out.into_vec())
-        }
-        op => fail!("unknown query {op}"),
-    }
-}
-
-entry_points!(init = init, call = call, query = query);

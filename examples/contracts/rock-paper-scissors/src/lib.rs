@@ -7,29 +7,17 @@
 //! them. If one player moved and the other does not move within `move_timeout_secs`, the
 //! player who moved claims both stakes. The next game starts right after.
 //!
-//! Input of `init`: `stake:u128 move_timeout_secs:u64`.
-//!
-//! Input of `call` (first byte selects the operation, integers little-endian):
-//! - `1`: join the open game, staking `stake`.
-//! - `2 move:u8` (0 rock, 1 paper, 2 scissors): play; when both have played returns
-//!   `game:u64 result:u8` (0 draw, 1 first player won, 2 second player won).
-//! - `3`: claim both stakes after the opponent timed out.
-//! - `4`: leave a game nobody else joined yet (the stake comes back).
-//! - `5 amount:u128`: withdraw internal balance to the caller's address (a payout).
-//!
-//! Input of `query`: `1` for `game:u64 players:u8 first_moved:bool second_moved:bool
-//! last_result:u8` (never a move).
+//! Its methods (typed; `pose interface` prints them from the `.wasm` file) are below, in the
+//! SDK's encoding: `init` takes `stake:u128 move_timeout_secs:u64`; a call's or query's input
+//! is its selector byte and its arguments, integers little-endian. A result is 0 for a draw,
+//! 1 if the first player won, 2 if the second player won.
 
 #![no_std]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
-use alloc::vec::Vec;
-
-use pose_contract_sdk::{
-    ensure, entry_points, env, fail, Address, Error, Item, Reader, Value, Writer,
-};
+use pose_contract_sdk::{contract, ensure, env, fail, value_struct, Address, Error, Item};
 
 /// The internal account that holds the stakes of the running game.
 const POT: Address = Address(*b"rock-paper-scissors!");
@@ -44,19 +32,7 @@ const MOVE_B: Item<u8> = Item::new(b"move/b");
 const FIRST_MOVE_TIME: Item<u64> = Item::new(b"first_move_time");
 const LAST_RESULT: Item<u8> = Item::new(b"last_result");
 
-fn init(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    let stake: u128 = r.read()?;
-    let timeout: u64 = r.read()?;
-    r.finish()?;
-    ensure!(timeout > 0, "the move timeout must be positive");
-    STAKE.set(&stake);
-    TIMEOUT.set(&timeout);
-    GAME.set(&0);
-    Ok(Vec::new())
-}
-
-fn join() -> Result<Vec<u8>, Error> {
+fn join_open_game() -> Result<(), Error> {
     let who = env::caller();
     let stake = STAKE.get_or(0);
     match (PLAYER_A.get(), PLAYER_B.get()) {
@@ -67,8 +43,7 @@ fn join() -> Result<Vec<u8>, Error> {
         }
         _ => fail!("the game is full; wait for the next one"),
     }
-    env::transfer(&who, &POT, stake)?;
-    Ok(Vec::new())
+    env::transfer(&who, &POT, stake)
 }
 
 /// 0 draw, 1 `a` wins, 2 `b` wins.
@@ -82,7 +57,7 @@ fn decide(a: u8, b: u8) -> u8 {
     }
 }
 
-fn finish_game(result: u8, a: &Address, b: &Address) -> Result<Vec<u8>, Error> {
+fn finish_game(result: u8, a: &Address, b: &Address) -> Result<Outcome, Error> {
     let stake = STAKE.get_or(0);
     match result {
         0 => {
@@ -93,8 +68,6 @@ fn finish_game(result: u8, a: &Address, b: &Address) -> Result<Vec<u8>, Error> {
         _ => env::transfer(&POT, b, 2 * stake)?,
     }
     let game = GAME.get_or(0);
-    let mut out = Writer::new();
-    out.put(&game).put(&result);
     let mut ev = b"game".to_vec();
     ev.extend_from_slice(&game.to_le_bytes());
     ev.push(result);
@@ -110,10 +83,10 @@ fn finish_game(result: u8, a: &Address, b: &Address) -> Result<Vec<u8>, Error> {
     FIRST_MOVE_TIME.remove();
     LAST_RESULT.set(&result);
     GAME.set(&(game + 1));
-    Ok(out.into_vec())
+    Ok(Outcome { game, result })
 }
 
-fn play(mv: u8) -> Result<Vec<u8>, Error> {
+fn record_move(mv: u8) -> Result<Option<Outcome>, Error> {
     ensure!(mv < 3, "a move is 0 (rock), 1 (paper) or 2 (scissors)");
     let who = env::caller();
     let (Some(a), Some(b)) = (PLAYER_A.get(), PLAYER_B.get()) else {
@@ -129,15 +102,15 @@ fn play(mv: u8) -> Result<Vec<u8>, Error> {
     ensure!(slot.get().is_none(), "already moved in this game");
     slot.set(&mv);
     match (MOVE_A.get(), MOVE_B.get()) {
-        (Some(ma), Some(mb)) => finish_game(decide(ma, mb), &a, &b),
+        (Some(ma), Some(mb)) => finish_game(decide(ma, mb), &a, &b).map(Some),
         _ => {
             FIRST_MOVE_TIME.set(&env::block_time());
-            Ok(Vec::new())
+            Ok(None)
         }
     }
 }
 
-fn claim_timeout() -> Result<Vec<u8>, Error> {
+fn claim_after_timeout() -> Result<Outcome, Error> {
     let (Some(a), Some(b)) = (PLAYER_A.get(), PLAYER_B.get()) else {
         fail!("no running game")
     };
@@ -152,7 +125,7 @@ fn claim_timeout() -> Result<Vec<u8>, Error> {
     finish_game(result, &a, &b)
 }
 
-fn leave() -> Result<Vec<u8>, Error> {
+fn leave_alone() -> Result<(), Error> {
     let who = env::caller();
     ensure!(
         PLAYER_A.get() == Some(who) && PLAYER_B.get().is_none(),
@@ -160,38 +133,81 @@ fn leave() -> Result<Vec<u8>, Error> {
     );
     env::transfer(&POT, &who, STAKE.get_or(0))?;
     PLAYER_A.remove();
-    Ok(Vec::new())
+    Ok(())
 }
 
-fn call(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    let op: u8 = r.read()?;
-    let out = match op {
-        1 => join(),
-        2 => play(r.read()?),
-        3 => claim_timeout(),
-        4 => leave(),
-        5 => {
-            let who = env::caller();
-            env::payout(&who, &who, r.read()?)?;
-            Ok(Vec::new())
-        }
-        op => fail!("unknown operation {op}"),
-    };
-    r.finish()?;
-    out
+value_struct! {
+    /// How a game ended.
+    pub struct Outcome {
+        /// The game's number.
+        pub game: u64,
+        /// 0 draw, 1 first player won, 2 second player won.
+        pub result: u8,
+    }
 }
 
-fn query(input: &[u8]) -> Result<Vec<u8>, Error> {
-    ensure!(u8::from_bytes(input)? == 1, "unknown query");
-    let players = u8::from(PLAYER_A.get().is_some()) + u8::from(PLAYER_B.get().is_some());
-    let mut out = Writer::new();
-    out.put(&GAME.get_or(0))
-        .put(&players)
-        .put(&MOVE_A.get().is_some())
-        .put(&MOVE_B.get().is_some())
-        .put(&LAST_RESULT.get_or(u8::MAX));
-    Ok(out.into_vec())
+value_struct! {
+    /// The running game, without any move.
+    pub struct Status {
+        /// The running game's number.
+        pub game: u64,
+        /// Players who joined it (0 to 2).
+        pub players: u8,
+        /// True once the first player moved.
+        pub first_moved: bool,
+        /// True once the second player moved.
+        pub second_moved: bool,
+        /// The result of the previous game (255 before the first one ended).
+        pub last_result: u8,
+    }
 }
 
-entry_points!(init = init, call = call, query = query);
+contract! {
+    /// Sets each player's stake (wei) and how long a player has to answer the first move.
+    init fn init(stake: u128, move_timeout_secs: u64) -> Result<(), Error> {
+        ensure!(move_timeout_secs > 0, "the move timeout must be positive");
+        STAKE.set(&stake);
+        TIMEOUT.set(&move_timeout_secs);
+        GAME.set(&0);
+        Ok(())
+    }
+
+    /// Joins the open game, staking `stake` of the caller's balance.
+    call(1) fn join() -> Result<(), Error> {
+        join_open_game()
+    }
+
+    /// Plays `mv` (0 rock, 1 paper, 2 scissors); when both have played, returns how the game
+    /// ended.
+    call(2) fn play(mv: u8) -> Result<Option<Outcome>, Error> {
+        record_move(mv)
+    }
+
+    /// Claims both stakes after the opponent did not move in time.
+    call(3) fn claim_timeout() -> Result<Outcome, Error> {
+        claim_after_timeout()
+    }
+
+    /// Leaves a game nobody else joined yet; the stake comes back.
+    call(4) fn leave() -> Result<(), Error> {
+        leave_alone()
+    }
+
+    /// Withdraws `amount` of the caller's balance to the caller's address (a payout).
+    call(5) fn withdraw(amount: u128) -> Result<(), Error> {
+        let who = env::caller();
+        env::payout(&who, &who, amount)
+    }
+
+    /// The running game (never a move).
+    query(1) fn status() -> Result<Status, Error> {
+        let players = u8::from(PLAYER_A.get().is_some()) + u8::from(PLAYER_B.get().is_some());
+        Ok(Status {
+            game: GAME.get_or(0),
+            players,
+            first_moved: MOVE_A.get().is_some(),
+            second_moved: MOVE_B.get().is_some(),
+            last_result: LAST_RESULT.get_or(u8::MAX),
+        })
+    }
+}

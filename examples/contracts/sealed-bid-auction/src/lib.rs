@@ -7,16 +7,10 @@
 //! earliest one among equal bids) goes to the seller and every other bid goes back to its
 //! bidder. Anyone withdraws their internal balance with a payout.
 //!
-//! Input of `init`: `seller:address reserve:u128 end_time:u64` (block time, seconds).
-//!
-//! Input of `call` (first byte selects the operation, integers little-endian):
-//! - `1 amount:u128`: bid (replaces the caller's earlier bid) before `end_time`.
-//! - `2`: close the auction, at or after `end_time`; returns `winner:address price:u128`
-//!   (the zero address and 0 if no bid reached the reserve).
-//! - `3 amount:u128`: withdraw `amount` of the caller's balance to the caller's address.
-//!
-//! Input of `query`: `1` for `closed:bool bids:u32 winner:address price:u128` (winner and
-//! price are zero until closed), `2` for the caller's own bid `amount:u128`.
+//! Its methods (typed; `pose interface` prints them from the `.wasm` file) are below, in the
+//! SDK's encoding: `init` takes `seller:address reserve:u128 end_time:u64` (block time,
+//! seconds); a call's or query's input is its selector byte and its arguments, integers
+//! little-endian.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -25,9 +19,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use pose_contract_sdk::{
-    ensure, entry_points, env, fail, Address, Error, Item, Map, Reader, Value, Writer,
-};
+use pose_contract_sdk::{contract, ensure, env, value_struct, Address, Error, Item, Map};
 
 /// The internal account that holds bids until the auction closes.
 const ESCROW: Address = Address(*b"sealed-bid-escrow\0\0\0");
@@ -57,120 +49,134 @@ fn bidders() -> Vec<Address> {
         .collect()
 }
 
-fn init(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    let seller: Address = r.read()?;
-    let reserve: u128 = r.read()?;
-    let end_time: u64 = r.read()?;
-    r.finish()?;
-    ensure!(
-        end_time > env::block_time(),
-        "the auction must end in the future"
-    );
-    SELLER.set(&seller);
-    RESERVE.set(&reserve);
-    END_TIME.set(&end_time);
-    CLOSED.set(&false);
-    Ok(Vec::new())
-}
-
-fn bid(amount: u128) -> Result<Vec<u8>, Error> {
-    ensure!(!CLOSED.get_or(false), "the auction is closed");
-    ensure!(env::block_time() < END_TIME.get_or(0), "bidding has ended");
-    ensure!(
-        amount >= RESERVE.get_or(0),
-        "bid is below the reserve price"
-    );
-    let who = env::caller();
-    match BIDS.get(&who) {
-        Some(old) => env::transfer(&ESCROW, &who, old)?,
-        None => {
-            let mut list = BIDDERS.get().unwrap_or_default();
-            ensure!(list.len() / 20 < BIDDERS_MAX, "too many bidders");
-            list.extend_from_slice(&who.0);
-            BIDDERS.set(&list);
-        }
+value_struct! {
+    /// The outcome of the auction.
+    pub struct Outcome {
+        /// The highest bidder (the zero address if no bid reached the reserve).
+        pub winner: Address,
+        /// What the winner paid the seller (0 without a winner).
+        pub price: u128,
     }
-    env::transfer(&who, &ESCROW, amount)?;
-    BIDS.set(&who, &amount);
-    env::emit(b"bid");
-    Ok(Vec::new())
 }
 
-fn close() -> Result<Vec<u8>, Error> {
-    ensure!(!CLOSED.get_or(false), "the auction is already closed");
-    ensure!(
-        env::block_time() >= END_TIME.get_or(0),
-        "bidding has not ended yet"
-    );
-    let mut best: Option<(Address, u128)> = None;
-    let all = bidders();
-    for who in &all {
-        let amount = BIDS.get(who).unwrap_or(0);
-        if best.is_none_or(|(_, b)| amount > b) {
-            best = Some((*who, amount));
-        }
+value_struct! {
+    /// What anyone may know about the auction: no amounts or leader before the close.
+    pub struct Status {
+        /// True once closed.
+        pub closed: bool,
+        /// The number of bidders.
+        pub bids: u32,
+        /// The winner (zero until closed).
+        pub winner: Address,
+        /// The price (zero until closed).
+        pub price: u128,
     }
-    for who in &all {
-        let amount = BIDS.get(who).unwrap_or(0);
-        let to = match best {
-            Some((w, _)) if w == *who => SELLER.get().unwrap_or_default(),
-            _ => *who,
-        };
-        env::transfer(&ESCROW, &to, amount)?;
+}
+
+contract! {
+    /// Starts an auction for `seller` with a reserve price, ending at block time `end_time`
+    /// (seconds).
+    init fn init(seller: Address, reserve: u128, end_time: u64) -> Result<(), Error> {
+        ensure!(
+            end_time > env::block_time(),
+            "the auction must end in the future"
+        );
+        SELLER.set(&seller);
+        RESERVE.set(&reserve);
+        END_TIME.set(&end_time);
+        CLOSED.set(&false);
+        Ok(())
     }
-    let (winner, price) = best.unwrap_or_default();
-    CLOSED.set(&true);
-    WINNER.set(&winner);
-    PRICE.set(&price);
-    let mut out = Writer::new();
-    out.put(&winner).put(&price);
-    let out = out.into_vec();
-    let mut ev = b"closed".to_vec();
-    ev.extend_from_slice(&out);
-    env::emit(&ev);
-    Ok(out)
-}
 
-fn withdraw(amount: u128) -> Result<Vec<u8>, Error> {
-    let who = env::caller();
-    env::payout(&who, &who, amount)?;
-    Ok(Vec::new())
-}
-
-fn call(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = Reader::new(input);
-    let op: u8 = r.read()?;
-    let out = match op {
-        1 => bid(r.read()?),
-        2 => close(),
-        3 => withdraw(r.read()?),
-        op => fail!("unknown operation {op}"),
-    };
-    r.finish()?;
-    out
-}
-
-fn query(input: &[u8]) -> Result<Vec<u8>, Error> {
-    let op = u8::from_bytes(input)?;
-    let mut out = Writer::new();
-    match op {
-        1 => {
-            let closed = CLOSED.get_or(false);
-            out.put(&closed).put(&(bidders().len() as u32));
-            if closed {
-                out.put(&WINNER.get().unwrap_or_default())
-                    .put(&PRICE.get_or(0));
-            } else {
-                out.put(&Address::default()).put(&0u128);
+    /// Bids `amount` of the caller's balance (replacing the caller's earlier bid, which comes
+    /// back) before the end time.
+    call(1) fn bid(amount: u128) -> Result<(), Error> {
+        ensure!(!CLOSED.get_or(false), "the auction is closed");
+        ensure!(env::block_time() < END_TIME.get_or(0), "bidding has ended");
+        ensure!(
+            amount >= RESERVE.get_or(0),
+            "bid is below the reserve price"
+        );
+        let who = env::caller();
+        match BIDS.get(&who) {
+            Some(old) => env::transfer(&ESCROW, &who, old)?,
+            None => {
+                let mut list = BIDDERS.get().unwrap_or_default();
+                ensure!(list.len() / 20 < BIDDERS_MAX, "too many bidders");
+                list.extend_from_slice(&who.0);
+                BIDDERS.set(&list);
             }
         }
-        2 => {
-            out.put(&BIDS.get(&env::caller()).unwrap_or(0));
-        }
-        op => fail!("unknown query {op}"),
+        env::transfer(&who, &ESCROW, amount)?;
+        BIDS.set(&who, &amount);
+        env::emit(b"bid");
+        Ok(())
     }
-    Ok(out.into_vec())
-}
 
-entry_points!(init = init, call = call, query = query);
+    /// Closes the auction at or after the end time: the highest bid (the earliest among equal
+    /// ones) goes to the seller, every other bid back to its bidder.
+    call(2) fn close() -> Result<Outcome, Error> {
+        ensure!(!CLOSED.get_or(false), "the auction is already closed");
+        ensure!(
+            env::block_time() >= END_TIME.get_or(0),
+            "bidding has not ended yet"
+        );
+        let mut best: Option<(Address, u128)> = None;
+        let all = bidders();
+        for who in &all {
+            let amount = BIDS.get(who).unwrap_or(0);
+            if best.is_none_or(|(_, b)| amount > b) {
+                best = Some((*who, amount));
+            }
+        }
+        for who in &all {
+            let amount = BIDS.get(who).unwrap_or(0);
+            let to = match best {
+                Some((w, _)) if w == *who => SELLER.get().unwrap_or_default(),
+                _ => *who,
+            };
+            env::transfer(&ESCROW, &to, amount)?;
+        }
+        let (winner, price) = best.unwrap_or_default();
+        CLOSED.set(&true);
+        WINNER.set(&winner);
+        PRICE.set(&price);
+        let out = Outcome { winner, price };
+        let mut ev = b"closed".to_vec();
+        pose_contract_sdk::Value::write(&out, &mut ev);
+        env::emit(&ev);
+        Ok(out)
+    }
+
+    /// Withdraws `amount` of the caller's balance to the caller's address (a payout).
+    call(3) fn withdraw(amount: u128) -> Result<(), Error> {
+        let who = env::caller();
+        env::payout(&who, &who, amount)
+    }
+
+    /// The auction's status.
+    query(1) fn status() -> Result<Status, Error> {
+        let closed = CLOSED.get_or(false);
+        let bids = bidders().len() as u32;
+        Ok(if closed {
+            Status {
+                closed,
+                bids,
+                winner: WINNER.get().unwrap_or_default(),
+                price: PRICE.get_or(0),
+            }
+        } else {
+            Status {
+                closed,
+                bids,
+                winner: Address::default(),
+                price: 0,
+            }
+        })
+    }
+
+    /// The caller's own bid (0 without one).
+    query(2) fn my_bid() -> Result<u128, Error> {
+        Ok(BIDS.get(&env::caller()).unwrap_or(0))
+    }
+}
