@@ -146,6 +146,39 @@ pub enum Action {
         /// The sealed blob.
         blob: Vec<u8>,
     },
+    /// A limit stopped a contract's progress: the host logs and counts it (it changes
+    /// nothing in the enclave). Reported each time the enclave runs into the limit.
+    Stalled {
+        /// The contract (`None`: the whole enclave, e.g. when sealing is refused).
+        cid: Option<ContractId>,
+        /// Which limit.
+        limit: Limit,
+        /// The size that ran into it, in bytes.
+        bytes: u64,
+        /// The limit, in bytes (0 where the TEE does not say).
+        max_bytes: u64,
+    },
+}
+
+/// A limit that can stop a contract (reported as [`Action::Stalled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// A message to send (a whole-state `Sync` above all) exceeds
+    /// [`limits::MESSAGE_BYTES_MAX`]: it is not sent, and the member it was for cannot catch
+    /// up.
+    MessageBytes,
+    /// The TEE refused to seal the enclave's state: nothing that depends on it is sent.
+    Sealing,
+}
+
+impl Limit {
+    /// A short name for logs and metric labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Limit::MessageBytes => "message_bytes",
+            Limit::Sealing => "sealing",
+        }
+    }
 }
 
 /// Why an event was refused. The enclave is unchanged after every rejection.
@@ -416,15 +449,32 @@ pub struct Enclave<P: Platform> {
 pub(crate) struct Out {
     pub(crate) sends: Vec<Action>,
     pub(crate) submits: Vec<Action>,
+    pub(crate) stalls: Vec<Action>,
     pub(crate) dirty: bool,
 }
 
 impl Out {
+    /// Queues a message; one above [`limits::MESSAGE_BYTES_MAX`] is not sent (no peer would
+    /// take it) but reported as a stall of its contract.
     pub(crate) fn send(&mut self, to: Address, m: &Message) {
-        self.sends.push(Action::Send {
-            to,
-            bytes: m.encode(),
-        });
+        let bytes = m.encode();
+        if bytes.len() > limits::MESSAGE_BYTES_MAX {
+            let cid = match m {
+                Message::Update(u) => Some(u.cid),
+                Message::Request(r) => Some(r.cid),
+                Message::Ack(a) => Some(a.cid),
+                Message::Reply(r) => Some(r.cid),
+                Message::Deploy(d) => Some(d.cid),
+            };
+            self.stalls.push(Action::Stalled {
+                cid,
+                limit: Limit::MessageBytes,
+                bytes: bytes.len() as u64,
+                max_bytes: limits::MESSAGE_BYTES_MAX as u64,
+            });
+            return;
+        }
+        self.sends.push(Action::Send { to, bytes });
     }
     pub(crate) fn submit(&mut self, call: &ManagerCall) {
         self.submits.push(Action::Submit {
@@ -604,7 +654,13 @@ impl<P: Platform> Enclave<P> {
                     actions.push(Action::Persist { blob });
                     self.dirty = false;
                 }
-                Err(_) => {
+                Err((plain_bytes, _)) => {
+                    out.stalls.push(Action::Stalled {
+                        cid: None,
+                        limit: Limit::Sealing,
+                        bytes: plain_bytes as u64,
+                        max_bytes: 0,
+                    });
                     out.sends.retain(|a| {
                         !matches!(a, Action::Send { bytes, .. }
                             if matches!(Message::decode(bytes), Ok(Message::Ack(_))))
@@ -614,13 +670,14 @@ impl<P: Platform> Enclave<P> {
         }
         actions.append(&mut out.submits);
         actions.append(&mut out.sends);
+        actions.append(&mut out.stalls);
         Ok(actions)
     }
 
     /// Seals the enclave's state: `contracts (u32 count)`, then per contract in
     /// increasing id order `cid || view || secrets || head || head_epoch`, where the secrets
     /// and the head state are each `0`, or `1` followed by their encoding with a `u32` length.
-    fn seal(&mut self) -> Result<Vec<u8>, SealError> {
+    fn seal(&mut self) -> Result<Vec<u8>, (usize, SealError)> {
         let mut out = Vec::new();
         encode_count(self.replicas.len(), &mut out);
         for (cid, r) in &self.replicas {
@@ -642,7 +699,7 @@ impl<P: Platform> Enclave<P> {
             }
             r.head_epoch.encode_to(&mut out);
         }
-        self.platform.seal(&out)
+        self.platform.seal(&out).map_err(|e| (out.len(), e))
     }
 
     /// Drops chain transactions every state this enclave holds has folded, keeping the last
@@ -957,4 +1014,49 @@ pub fn attestation_digest(config: &Config, m: &Member) -> Hash32 {
         &m.address,
         &m.enc_key,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update_of(state_bytes: usize) -> Message {
+        Message::Update(Update {
+            cid: ContractId(7),
+            epoch: Epoch(0),
+            seq: Seq(1),
+            prev_hash: Hash32::default(),
+            new_hash: Hash32::default(),
+            chain_pos: 0,
+            tx_hash: Hash32::default(),
+            kind: UpdateKind::Sync,
+            nonce: [0; 24],
+            state: vec![0; state_bytes],
+            secrets: Vec::new(),
+            sender: Address::default(),
+            sig: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_not_sent_but_reported_as_a_stall() {
+        let mut out = Out::default();
+        out.send(Address([1; 20]), &update_of(1_000));
+        assert_eq!(out.sends.len(), 1);
+        assert!(out.stalls.is_empty());
+        out.send(Address([1; 20]), &update_of(limits::MESSAGE_BYTES_MAX));
+        assert_eq!(out.sends.len(), 1, "the oversized update was not queued");
+        match out.stalls.as_slice() {
+            [Action::Stalled {
+                cid: Some(ContractId(7)),
+                limit: Limit::MessageBytes,
+                bytes,
+                max_bytes,
+            }] => {
+                assert!(*bytes > limits::MESSAGE_BYTES_MAX as u64);
+                assert_eq!(*max_bytes, limits::MESSAGE_BYTES_MAX as u64);
+            }
+            other => panic!("expected one message-size stall, got {other:?}"),
+        }
+    }
 }

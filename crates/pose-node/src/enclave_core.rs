@@ -143,6 +143,17 @@ impl Core for EnclaveCore {
                 Action::Send { to, bytes } => CoreAction::Send { to, bytes },
                 Action::Submit { calldata } => CoreAction::Submit { calldata },
                 Action::Persist { blob } => CoreAction::Persist { blob },
+                Action::Stalled {
+                    cid,
+                    limit,
+                    bytes,
+                    max_bytes,
+                } => CoreAction::Stalled {
+                    cid: cid.map(|c| c.0),
+                    limit: limit.name(),
+                    bytes,
+                    max_bytes,
+                },
             })
             .collect())
     }

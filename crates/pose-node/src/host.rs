@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::api::Inbound;
 use crate::mailbox::Mailboxes;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StallLabels};
 use crate::store::{NodeStore, StoreError};
 
 /// Messages waiting for one peer node before new ones are dropped (the enclave retransmits).
@@ -56,6 +56,17 @@ pub enum CoreAction {
     Persist {
         /// The blob.
         blob: Vec<u8>,
+    },
+    /// A limit stopped a contract's progress: log it and count it.
+    Stalled {
+        /// The contract, if one.
+        cid: Option<u64>,
+        /// The limit's name (`message_bytes`, `sealing`).
+        limit: &'static str,
+        /// The size that ran into it, in bytes.
+        bytes: u64,
+        /// The limit, in bytes (0 if unknown).
+        max_bytes: u64,
     },
 }
 
@@ -239,6 +250,26 @@ impl<C: Core> Host<C> {
                     bytes[middle] ^= 0x01;
                 }
                 self.relay(to, bytes);
+            }
+            CoreAction::Stalled {
+                cid,
+                limit,
+                bytes,
+                max_bytes,
+            } => {
+                self.metrics
+                    .stalls
+                    .get_or_create(&StallLabels { limit })
+                    .inc();
+                let cid =
+                    cid.map_or_else(|| "every contract".to_string(), |c| format!("contract {c}"));
+                tracing::warn!(
+                    limit,
+                    bytes,
+                    max_bytes,
+                    "{cid} is stalled by the {limit} limit: {bytes} bytes against a limit of \
+                     {max_bytes}; see docs/protocol.md 6.2a"
+                );
             }
             CoreAction::Submit { calldata } => {
                 self.metrics.chain_submissions.inc();

@@ -23,6 +23,13 @@ pub struct ContractLabels {
     pub cid: u64,
 }
 
+/// Labels of the stall counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StallLabels {
+    /// The limit that stopped a contract (`message_bytes`, `sealing`).
+    pub limit: &'static str,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +51,8 @@ pub struct Metrics {
     pub seq: Family<ContractLabels, Gauge>,
     /// Blocks between the chain head and the last block handed to the enclave.
     pub chain_lag_blocks: Gauge,
+    /// Times a limit stopped a contract's progress, by limit.
+    pub stalls: Family<StallLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -95,6 +104,12 @@ impl Default for Metrics {
             "Blocks the enclave is behind the chain head",
             chain_lag_blocks.clone(),
         );
+        let stalls = Family::<StallLabels, Counter>::default();
+        registry.register(
+            "stalls",
+            "Times a limit stopped a contract, by limit",
+            stalls.clone(),
+        );
         Self {
             registry,
             requests,
@@ -106,6 +121,7 @@ impl Default for Metrics {
             epoch,
             seq,
             chain_lag_blocks,
+            stalls,
         }
     }
 }
@@ -124,5 +140,25 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalls_are_counted_by_limit() {
+        let m = Metrics::default();
+        m.stalls
+            .get_or_create(&StallLabels {
+                limit: "message_bytes",
+            })
+            .inc();
+        let text = m.render();
+        assert!(
+            text.contains("pose_stalls_total{limit=\"message_bytes\"} 1"),
+            "{text}"
+        );
     }
 }

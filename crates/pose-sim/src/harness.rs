@@ -156,7 +156,7 @@ impl Solo {
                                 self.corpus.push(bytes);
                             }
                         }
-                        Action::Persist { .. } => {}
+                        Action::Persist { .. } | Action::Stalled { .. } => {}
                     }
                 }
                 true

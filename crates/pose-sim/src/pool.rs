@@ -27,6 +27,8 @@ pub struct CallCost {
     pub sealed_bytes: usize,
     /// Entries of the executor's state after it.
     pub state_entries: usize,
+    /// Limits the executor reported running into ([`pose_enclave::Action::Stalled`]).
+    pub stalls: usize,
 }
 
 /// The pool.
@@ -158,6 +160,7 @@ impl PoolBench {
                     }
                 }
                 Action::Persist { blob } => cost.sealed_bytes += blob.len(),
+                Action::Stalled { .. } => cost.stalls += 1,
             }
         }
         cost

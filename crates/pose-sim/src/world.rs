@@ -1416,6 +1416,13 @@ impl World {
         let from = self.nodes[i].hw.borrow().identity.address;
         for a in actions {
             match a {
+                Action::Stalled {
+                    cid, limit, bytes, ..
+                } => {
+                    self.trace(|| {
+                        format!("node {i}: {cid:?} stalled by {limit:?} at {bytes} bytes")
+                    });
+                }
                 Action::Persist { blob } => {
                     self.privacy_scan(i, "sealed blob", &blob);
                     let cursor = self.nodes[i].cursor.clone();

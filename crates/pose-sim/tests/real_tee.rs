@@ -133,6 +133,7 @@ impl Net {
                 Action::Persist { blob } => {
                     assert!(!blob.windows(MARKER.len()).any(|w| w == MARKER));
                 }
+                Action::Stalled { .. } => {}
             }
         }
     }
