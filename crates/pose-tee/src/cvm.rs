@@ -60,6 +60,8 @@ pub const REPORT_DATA_BYTES: usize = 64;
 pub const OUTBLOB_BYTES_MAX: usize = 64 * 1024;
 /// How many times [`ConfigfsTsm::report`] asks again after another writer raced it.
 pub const RACE_RETRIES: u32 = 3;
+/// How many taken entry names [`ConfigfsTsm::open`] skips before it gives up.
+const ENTRY_NAME_TRIES: u32 = 16;
 
 /// An SEV-SNP attestation report's size, and where its `REPORT_DATA` lies.
 const SNP_REPORT_BYTES: usize = 0x4a0;
@@ -245,6 +247,9 @@ pub struct TsmQuote {
     pub report_data: [u8; REPORT_DATA_BYTES],
     /// The `outblob`: a TDX quote or an SEV-SNP attestation report, as the kernel gave it.
     pub evidence: Vec<u8>,
+    /// The `auxblob` when the kernel gives one (SEV-SNP: the certificate table the host
+    /// supplies, with the VCEK), as the kernel gave it; `None` when absent or empty.
+    pub aux: Option<Vec<u8>>,
 }
 
 /// The configfs-tsm report interface under a root directory.
@@ -274,13 +279,18 @@ impl ConfigfsTsm {
     /// Creates a fresh report entry (`mkdir`), one per request, so no other requester of this
     /// process shares it. The entry is removed (`rmdir`) when dropped.
     pub fn open(&self) -> Result<TsmEntry, TsmError> {
+        let mut attempt = 0;
         loop {
             let n = ENTRY_SEQ.fetch_add(1, Ordering::Relaxed);
             let path = self.root.join(format!("pose-{}-{n}", std::process::id()));
             match fs::create_dir(&path) {
                 Ok(()) => return Ok(TsmEntry { path }),
                 // Left behind by an earlier process with the same id: take the next name.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists && attempt < ENTRY_NAME_TRIES =>
+                {
+                    attempt += 1;
+                }
                 Err(e) => return Err(io_err("mkdir", &path)(e)),
             }
         }
@@ -380,12 +390,21 @@ impl PendingReport {
         self.entry.path()
     }
 
-    /// Reads `outblob` and `provider`, then the generation; refuses the report if the
+    /// Reads `outblob`, `auxblob` (if any) and `provider`, then the generation; refuses the report if the
     /// generation did not move by exactly our one write, or if the report does not carry the
     /// report data written.
     pub fn collect(self) -> Result<TsmQuote, TsmError> {
         let outblob_path = self.entry.path.join("outblob");
         let evidence = read_bounded(&outblob_path, OUTBLOB_BYTES_MAX)?;
+        let aux = match read_bounded(&self.entry.path.join("auxblob"), OUTBLOB_BYTES_MAX) {
+            Ok(aux) if !aux.is_empty() => Some(aux),
+            Ok(_)
+            | Err(TsmError::Io {
+                kind: io::ErrorKind::NotFound,
+                ..
+            }) => None,
+            Err(e) => return Err(e),
+        };
         let provider = self.entry.provider()?;
         let after = self.entry.generation()?;
         let expected = self.before.saturating_add(1);
@@ -408,6 +427,7 @@ impl PendingReport {
             generation: after,
             report_data,
             evidence,
+            aux,
         })
     }
 }

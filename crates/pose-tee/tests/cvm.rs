@@ -179,6 +179,7 @@ fn a_tdx_quote_is_read_and_its_report_data_checked() {
     assert_eq!(q.generation, 1);
     assert_eq!(q.report_data, t.report_data(&DOMAIN));
     assert_eq!(q.evidence, ours);
+    assert_eq!(q.aux, None);
     // (Patching it in breaks the hardware's signature: only the TD itself can have it signed.)
     assert!(matches!(
         verify_dcap(&q.evidence, &coll, &root, &Policy::strict(1_752_919_234)),
@@ -241,6 +242,7 @@ fn an_snp_report_is_read_and_its_report_data_checked() {
     .unwrap();
     assert_eq!(q.provider, Provider::SevGuest);
     assert_eq!(q.report_data, t.report_data(&DOMAIN));
+    assert_eq!(q.aux, None);
     assert!(matches!(
         verify_snp(
             &q.evidence,
@@ -299,6 +301,29 @@ fn a_changed_generation_is_detected() {
         entry.write_inblob(&[0; 64]),
         Err(TsmError::BadGeneration { content, .. }) if content == "seven\n"
     ));
+}
+
+#[test]
+fn an_auxblob_is_returned_as_given() {
+    let dir = TempDir::new();
+    let t = tee(ConfigfsTsm::new(&dir.0), 1);
+    let entry = t.tsm().open().unwrap();
+    kernel_fresh_entry(entry.path(), "sev_guest");
+    // The kernel's auxblob attribute exists but is empty when the host supplies no certificates.
+    fs::write(entry.path().join("auxblob"), b"").unwrap();
+    let pending = entry.write_inblob(&t.report_data(&DOMAIN)).unwrap();
+    kernel_report(pending.path(), 1, &snp_shaped(&t.report_data(&DOMAIN)));
+    assert_eq!(pending.collect().unwrap().aux, None);
+
+    let entry = t.tsm().open().unwrap();
+    kernel_fresh_entry(entry.path(), "sev_guest");
+    let pending = entry.write_inblob(&t.report_data(&DOMAIN)).unwrap();
+    kernel_report(pending.path(), 1, &snp_shaped(&t.report_data(&DOMAIN)));
+    fs::write(pending.path().join("auxblob"), b"certificate table").unwrap();
+    assert_eq!(
+        pending.collect().unwrap().aux.as_deref(),
+        Some(&b"certificate table"[..])
+    );
 }
 
 #[test]
