@@ -1,6 +1,6 @@
 //! The TEE trait (attest, verify an attestation, seal/unseal with a monotonic counter,
-//! randomness, monotonic time) and its backends; today the software TEE whose attestations are
-//! signed by a vendor key.
+//! randomness, monotonic time) and its backends: the software TEE whose attestations are
+//! signed by a vendor key, and the confidential-VM backend ([`cvm`]).
 //!
 //! Protocol code (`pose-enclave`) sees only [`Tee`]: the enclave's signing and encryption keys
 //! are used through it and never leave it, time and randomness come from it, and sealed state
