@@ -144,7 +144,10 @@ impl Provider {
                     }
                     v => return Err(bad(format!("quote version {v}, expected 4 or 5"))),
                 };
-                if body_len < TD_REPORT10_BYTES || outblob.len() < body_at + body_len {
+                let fits = body_at
+                    .checked_add(body_len)
+                    .is_some_and(|end| end <= outblob.len());
+                if body_len < TD_REPORT10_BYTES || !fits {
                     return Err(bad(format!(
                         "TD report of {body_len} bytes at {body_at} does not fit {} bytes",
                         outblob.len()
@@ -202,9 +205,14 @@ pub enum TsmError {
     /// The entry's provider is neither `tdx_guest` nor `sev_guest`.
     #[error("configfs-tsm provider `{0}` is not supported (only tdx_guest and sev_guest): run the node in a TDX or SEV-SNP guest")]
     UnsupportedProvider(String),
-    /// The `outblob` is too large.
-    #[error("configfs-tsm outblob exceeds {OUTBLOB_BYTES_MAX} bytes: not a quote or report")]
-    OutblobTooLarge,
+    /// An attribute holds more than any report or value of it has.
+    #[error("configfs-tsm: {path} holds more than {max} bytes, more than any report has; the report root is not a configfs-tsm report directory")]
+    TooLarge {
+        /// The attribute file.
+        path: PathBuf,
+        /// The most this backend reads from it.
+        max: usize,
+    },
     /// The `outblob` does not parse as the provider's format.
     #[error("configfs-tsm {provider} outblob is malformed: {reason}")]
     OutblobMalformed {
@@ -301,17 +309,24 @@ impl ConfigfsTsm {
     /// report carries our report data, and removes the entry. A request another writer raced
     /// is asked again, up to [`RACE_RETRIES`] times.
     pub fn report(&self, report_data: &[u8; REPORT_DATA_BYTES]) -> Result<TsmQuote, TsmError> {
-        let mut attempt = 0;
-        loop {
-            let result = self.open()?.write_inblob(report_data)?.collect();
-            match result {
-                Err(TsmError::GenerationChanged { .. } | TsmError::ReportDataMismatch { .. })
-                    if attempt < RACE_RETRIES =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
+        retry_races(|| self.open()?.write_inblob(report_data)?.collect())
+    }
+}
+
+/// Runs `attempt` again (up to [`RACE_RETRIES`] more times) while it fails because another
+/// writer raced it; any other outcome is returned at once.
+fn retry_races(
+    mut attempt: impl FnMut() -> Result<TsmQuote, TsmError>,
+) -> Result<TsmQuote, TsmError> {
+    let mut retries = 0;
+    loop {
+        match attempt() {
+            Err(TsmError::GenerationChanged { .. } | TsmError::ReportDataMismatch { .. })
+                if retries < RACE_RETRIES =>
+            {
+                retries += 1;
             }
+            other => return other,
         }
     }
 }
@@ -440,14 +455,9 @@ fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, TsmError> {
         .read_to_end(&mut out)
         .map_err(io_err("read", path))?;
     if out.len() > max {
-        if max == OUTBLOB_BYTES_MAX {
-            return Err(TsmError::OutblobTooLarge);
-        }
-        return Err(TsmError::Io {
-            op: "read",
+        return Err(TsmError::TooLarge {
             path: path.to_path_buf(),
-            kind: io::ErrorKind::InvalidData,
-            message: format!("more than {max} bytes"),
+            max,
         });
     }
     Ok(out)
@@ -751,5 +761,68 @@ impl Tee for CvmTee {
     fn monotonic_now_ms(&mut self) -> u64 {
         self.last_now_ms = self.last_now_ms.max(self.clock.now_ms());
         self.last_now_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quote() -> TsmQuote {
+        TsmQuote {
+            provider: Provider::SevGuest,
+            generation: 1,
+            report_data: [0; REPORT_DATA_BYTES],
+            evidence: Vec::new(),
+            aux: None,
+        }
+    }
+
+    fn raced(i: u64) -> TsmError {
+        if i.is_multiple_of(2) {
+            TsmError::GenerationChanged {
+                before: 0,
+                expected: 1,
+                after: 2,
+            }
+        } else {
+            TsmError::ReportDataMismatch {
+                provider: Provider::TdxGuest,
+                found: vec![1; 64],
+            }
+        }
+    }
+
+    #[test]
+    fn races_are_asked_again_a_bounded_number_of_times() {
+        // Raced, raced, then a report: the report.
+        let mut calls = 0u64;
+        let r = retry_races(|| {
+            calls += 1;
+            if calls <= 2 {
+                Err(raced(calls))
+            } else {
+                Ok(quote())
+            }
+        });
+        assert_eq!((r, calls), (Ok(quote()), 3));
+        // Always raced: the last race's error after 1 + RACE_RETRIES attempts.
+        let mut calls = 0u64;
+        let r = retry_races(|| {
+            calls += 1;
+            Err(raced(calls))
+        });
+        assert_eq!(calls, 1 + u64::from(RACE_RETRIES));
+        assert_eq!(r, Err(raced(calls)));
+        // Any other failure is not asked again.
+        let mut calls = 0u64;
+        let r = retry_races(|| {
+            calls += 1;
+            Err(TsmError::UnsupportedProvider("x".into()))
+        });
+        assert_eq!(
+            (r, calls),
+            (Err(TsmError::UnsupportedProvider("x".into())), 1)
+        );
     }
 }
