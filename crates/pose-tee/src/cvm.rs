@@ -15,15 +15,16 @@
 //!   manager contract does not admit hardware evidence yet. Peers' (vendor-signed) attestations
 //!   are checked by [`Tee::verify_attestation`] against the vendor address the manager trusts,
 //!   given at creation.
-//! - **Sealing and rollback.** The hardware gives a confidential VM no sealing key bound to its
-//!   measurement, and no monotonic counter the host cannot reset. This backend therefore seals
+//! - **Sealing and rollback.** TDX gives a guest no sealing key; SEV-SNP's derived key would
+//!   survive a restart, but neither gives a monotonic counter the host cannot reset, and a blob
+//!   on the host's disk can always be swapped for an older one. This backend therefore seals
 //!   only for the life of one run: the sealing key and a run id are drawn at start and kept in
 //!   memory, and the counters live in memory. A blob opens only in the run that sealed it and
 //!   only while it is its slot's latest; a blob of an earlier run is refused with
 //!   [`TeeError::SealedFromEarlierRun`]. A restarted confidential-VM enclave trusts none of its
 //!   old state: it comes back with new keys, registers as a fresh enclave and is brought up to
-//!   date by its pool. (Sealing to a secret provisioned to the VM would survive a restart but
-//!   not a rollback: the host could hand back any older blob.)
+//!   date by its pool. (Sealing to a derived or provisioned key would survive a restart but not
+//!   a rollback.)
 //! - **Randomness and time** as in the software TEE ([`Randomness`], [`Clock`]).
 
 use std::collections::BTreeMap;
