@@ -1,6 +1,6 @@
 //! The TEE trait (attest, verify an attestation, seal/unseal with a monotonic counter,
-//! randomness, monotonic time) and its backends; today the software TEE whose attestations are
-//! signed by a vendor key.
+//! randomness, monotonic time) and its backends: the software TEE whose attestations are
+//! signed by a vendor key, and the confidential-VM backend ([`cvm`]).
 //!
 //! Protocol code (`pose-enclave`) sees only [`Tee`]: the enclave's signing and encryption keys
 //! are used through it and never leave it, time and randomness come from it, and sealed state
@@ -15,10 +15,14 @@
 //! - [`verify`] (feature `hardware-attestation`, on by default): verifiers of hardware
 //!   attestations (Intel SGX/TDX DCAP quotes, AMD SEV-SNP reports, AWS Nitro documents) against
 //!   the vendor's root and a policy, yielding a [`verify::VerifiedEvidence`].
+//! - [`cvm`] (same feature): the confidential-VM backend ([`cvm::CvmTee`]) for a node inside a
+//!   TDX or SEV-SNP guest: evidence from the kernel's configfs-tsm, sealing only within one run.
 //!
 //! Architecture invariant: protocol code sees only the trait; no secret key crosses it.
 
 pub mod attestation;
+#[cfg(feature = "hardware-attestation")]
+pub mod cvm;
 pub mod software;
 #[cfg(feature = "hardware-attestation")]
 pub mod verify;
@@ -83,9 +87,17 @@ pub enum TeeError {
         /// The platform's latest counter for the slot.
         latest: u64,
     },
+    /// A sealed blob was sealed by an earlier run of a TEE that keeps no sealed state across
+    /// restarts (the confidential-VM backend): nothing of it is trusted.
+    #[error("sealed blob is from an earlier run of this confidential-VM enclave, which restores nothing across a restart: start it as a fresh enclave (new keys, registered anew) and let its pool bring it up to date")]
+    SealedFromEarlierRun,
     /// A sealing slot name is too long, or the platform has no more counters.
     #[error("sealing slot refused: {0}")]
     SlotRefused(String),
+    /// The backend issues no vendor-signed attestation (a hardware backend: its evidence is
+    /// the hardware's quote, which the manager contract does not admit yet).
+    #[error("this TEE issues no vendor-signed attestation: {0}")]
+    AttestationUnavailable(String),
     /// A key agreement or decryption with the enclave's keys failed: reject the input.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
