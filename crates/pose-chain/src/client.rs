@@ -119,16 +119,59 @@ impl ManagerClient {
         vendor: Address,
         measurements: Vec<B256>,
     ) -> Result<Self, ChainError> {
+        Ok(
+            Self::deploy_with_receipt(config, signer, vendor, measurements)
+                .await?
+                .0,
+        )
+    }
+
+    /// What deploying a manager from `signer` would need, without sending anything: the
+    /// chain id, the deployer's balance, the gas estimate and limit, and the fee per gas the
+    /// transaction would offer. A deployment the chain would refuse (e.g. a zero vendor)
+    /// fails here with the manager's error.
+    pub async fn plan_deploy(
+        config: &ChainConfig,
+        signer: PrivateKeySigner,
+        vendor: Address,
+        measurements: Vec<B256>,
+    ) -> Result<DeployPlan, ChainError> {
+        let deployer = signer.address();
+        let provider = provider_for(config, signer)?;
+        let chain_id = provider.get_chain_id().await?;
+        let balance = provider.get_balance(deployer).await?;
+        let tx = TransactionRequest::default()
+            .with_from(deployer)
+            .with_deploy_code(Bytes::from(deploy_code(vendor, measurements)));
+        let gas_estimate = provider
+            .estimate_gas(tx)
+            .await
+            .map_err(ChainError::from_transport)?;
+        let max_fee_per_gas = match provider.estimate_eip1559_fees().await {
+            Ok(fees) => fees.max_fee_per_gas,
+            // A chain without EIP-1559 fees: the legacy gas price.
+            Err(_) => provider.get_gas_price().await?,
+        };
+        Ok(DeployPlan {
+            chain_id,
+            deployer,
+            balance,
+            gas_estimate,
+            gas_limit: gas_limit_for(gas_estimate),
+            max_fee_per_gas,
+        })
+    }
+
+    /// [`ManagerClient::deploy`], also returning the deployment's receipt (gas used, block).
+    pub async fn deploy_with_receipt(
+        config: ChainConfig,
+        signer: PrivateKeySigner,
+        vendor: Address,
+        measurements: Vec<B256>,
+    ) -> Result<(Self, TransactionReceipt), ChainError> {
         let sender = signer.address();
         let provider = provider_for(&config, signer)?;
-        let mut code = PoseManager::BYTECODE.to_vec();
-        code.extend_from_slice(
-            &PoseManager::constructorCall {
-                vendor_: vendor,
-                measurements,
-            }
-            .abi_encode(),
-        );
+        let code = deploy_code(vendor, measurements);
         let chain_id = provider.get_chain_id().await?;
         let mut client = Self {
             provider,
@@ -142,7 +185,7 @@ impl ManagerClient {
         client.manager = receipt.contract_address.ok_or_else(|| {
             ChainError::Config("deployment receipt carries no contract address".into())
         })?;
-        Ok(client)
+        Ok((client, receipt))
     }
 
     /// The same manager and configuration, submitting from another account.
@@ -628,6 +671,49 @@ impl ManagerClient {
     }
 }
 
+/// What a manager deployment needs, from [`ManagerClient::plan_deploy`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployPlan {
+    /// The chain id the node reports.
+    pub chain_id: u64,
+    /// The account that would deploy (and own) the manager.
+    pub deployer: Address,
+    /// Its balance, in wei.
+    pub balance: U256,
+    /// The node's gas estimate for the deployment.
+    pub gas_estimate: u64,
+    /// The gas limit the transaction would carry (the estimate plus a margin).
+    pub gas_limit: u64,
+    /// The most the transaction would offer per unit of gas, in wei.
+    pub max_fee_per_gas: u128,
+}
+
+impl DeployPlan {
+    /// What the deployer must hold for the node to accept the transaction: gas limit times
+    /// the fee offered (only the gas used is paid, at the block's price).
+    pub fn max_cost(&self) -> U256 {
+        U256::from(self.gas_limit) * U256::from(self.max_fee_per_gas)
+    }
+
+    /// Whether the deployer holds [`DeployPlan::max_cost`].
+    pub fn affordable(&self) -> bool {
+        self.balance >= self.max_cost()
+    }
+}
+
+/// The manager's creation code followed by its ABI-encoded constructor arguments.
+fn deploy_code(vendor: Address, measurements: Vec<B256>) -> Vec<u8> {
+    let mut code = PoseManager::BYTECODE.to_vec();
+    code.extend_from_slice(
+        &PoseManager::constructorCall {
+            vendor_: vendor,
+            measurements,
+        }
+        .abi_encode(),
+    );
+    code
+}
+
 /// Parses a private key given as 64 hex digits (with or without `0x`), e.g. from a config file
 /// or the command line.
 pub fn parse_private_key(hex_key: &str) -> Result<PrivateKeySigner, ChainError> {
@@ -682,6 +768,25 @@ mod tests {
             parse_private_key(&"0".repeat(64)),
             Err(ChainError::Config(_))
         ));
+    }
+
+    #[test]
+    fn a_deploy_plan_is_affordable_only_with_gas_limit_times_fee() {
+        let mut plan = DeployPlan {
+            chain_id: 1,
+            deployer: Address::ZERO,
+            balance: U256::from(2_999u64),
+            gas_estimate: 2,
+            gas_limit: 3,
+            max_fee_per_gas: 1_000,
+        };
+        assert_eq!(plan.max_cost(), U256::from(3_000u64));
+        assert!(!plan.affordable());
+        plan.balance = U256::from(3_000u64);
+        assert!(plan.affordable());
+        plan.max_fee_per_gas = u128::MAX;
+        plan.gas_limit = u64::MAX;
+        assert!(!plan.affordable(), "no overflow on huge fees");
     }
 
     #[test]

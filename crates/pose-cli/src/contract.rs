@@ -33,7 +33,8 @@ use crate::devnet::{read_info, DevnetInfo};
 /// Where the network is and who the user is.
 #[derive(Args, Debug, Clone)]
 pub struct NetworkArgs {
-    /// The network file (`devnet.json`, printed by `pose devnet`).
+    /// The network file (`devnet.json`, printed by `pose devnet`, or the file `pose network
+    /// deploy` wrote).
     #[arg(long, env = "POSE_NETWORK")]
     pub network: PathBuf,
     /// The user's private key (hex); default: the network file's user key.
@@ -177,7 +178,9 @@ pub async fn connect(
     key: Option<&str>,
     options: ClientOptions,
 ) -> anyhow::Result<PoseClient> {
-    let key_hex = key.unwrap_or(&info.user_key);
+    let key_hex = key
+        .or(info.user_key.as_deref())
+        .context("the network file holds no user key: give yours with --key or POSE_KEY (hex)")?;
     let signer = pose_chain::parse_private_key(key_hex)?;
     let user = pose_crypto::SigningKey::from_bytes(&signer.to_bytes().0)
         .context("the user key is not a valid secp256k1 key")?;

@@ -66,8 +66,13 @@ pub struct DevnetInfo {
     pub manager: String,
     /// The devnet vendor's address (trusted by the manager).
     pub vendor: String,
-    /// A funded account for users (anvil's last key), 0x hex.
-    pub user_key: String,
+    /// A funded account for users (anvil's last key), 0x hex. Absent in a network file of
+    /// `pose network deploy`: users give their own key there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key: Option<String>,
+    /// The block the manager was deployed in (`start_block` for a node's configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_block: Option<u64>,
     /// The nodes.
     pub nodes: Vec<DevnetNode>,
 }
@@ -370,7 +375,8 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
         chain_id: anvil.chain_id(),
         manager: manager.to_string(),
         vendor: vendor.address().to_string(),
-        user_key,
+        user_key: Some(user_key),
+        deploy_block: Some(start_block),
         nodes: listed,
     };
     write_info(&dir, &info)?;
@@ -407,9 +413,15 @@ fn write_info(dir: &Path, info: &DevnetInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a running devnet's `devnet.json`.
+/// Reads a network file: a running devnet's `devnet.json`, or what `pose network deploy`
+/// wrote.
 pub fn read_info(path: &Path) -> anyhow::Result<DevnetInfo> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (is `pose devnet` running?)", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a devnet file", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the network file {} (is `pose devnet` running, or was the network \
+             deployed with `pose network deploy`?)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a network file", path.display()))
 }

@@ -1,0 +1,222 @@
+//! `pose network deploy` against a fresh anvil (its own, on a free 127.0.0.1 port, killed when
+//! its handle goes, also when an assertion fails): the real binary deploys the manager from a
+//! key file, prints where, and writes the network file the user commands read. Its refusals
+//! (a key file others can read, a malformed key, the wrong chain, an unreachable RPC URL, an
+//! account without funds, an existing network file) each say what to do.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pose_chain::alloy::primitives::{Address, B256};
+use pose_chain::alloy::providers::Provider;
+use pose_chain::anvil::{spawn_anvil, AnvilInstance};
+use pose_chain::{parse_private_key, ChainConfig, ManagerClient, PoseManager};
+
+fn pose(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pose"))
+        .args(args)
+        .output()
+        .expect("pose binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `pose` and asserts it fails with a message containing `needle` (in any case).
+fn refused(args: &[&str], needle: &str) {
+    let out = pose(args);
+    assert!(!out.status.success(), "expected a refusal: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains(&needle.to_lowercase()),
+        "expected {needle:?} in the error: {}",
+        text(&out)
+    );
+}
+
+fn write_key(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn key_hex(anvil: &AnvilInstance, i: usize) -> String {
+    hex::encode(anvil.keys()[i].to_bytes())
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_commands_read() {
+    let anvil = spawn_anvil(&["--block-time", "1"]).expect("anvil starts (run scripts/setup)");
+    let rpc = anvil.endpoint();
+    let chain_id = anvil.chain_id().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net/network.json");
+    let net_s = net.to_str().unwrap();
+    // Without 0x and with a newline, as `echo` writes it.
+    let key = write_key(
+        dir.path(),
+        "deployer.key",
+        &format!("{}\n", key_hex(&anvil, 0)),
+        0o600,
+    );
+    let key_s = key.to_str().unwrap();
+    let deploy = |rpc: &str, chain: &str, key: &str| {
+        vec![
+            "network".to_owned(),
+            "deploy".into(),
+            "--rpc-url".into(),
+            rpc.into(),
+            "--chain-id".into(),
+            chain.into(),
+            "--key-file".into(),
+            key.into(),
+            "--out".into(),
+            net_s.into(),
+        ]
+    };
+
+    // Refusals, each before anything is sent.
+    let open_key = write_key(dir.path(), "open.key", &key_hex(&anvil, 0), 0o644);
+    refused(
+        &strs(&deploy(&rpc, &chain_id, open_key.to_str().unwrap())),
+        "chmod 600",
+    );
+    let bad_key = write_key(dir.path(), "bad.key", "0x1234", 0o600);
+    refused(
+        &strs(&deploy(&rpc, &chain_id, bad_key.to_str().unwrap())),
+        "expected 64 hex digits",
+    );
+    refused(
+        &strs(&deploy(&rpc, "1", key_s)),
+        &format!("serves chain {chain_id}, not chain 1"),
+    );
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    refused(
+        &strs(&deploy(&closed, &chain_id, key_s)),
+        &format!("cannot reach a JSON-RPC node at {closed}"),
+    );
+    let poor = write_key(
+        dir.path(),
+        "poor.key",
+        &format!("0x{}", hex::encode(B256::repeat_byte(7))),
+        0o600,
+    );
+    refused(
+        &strs(&deploy(&rpc, &chain_id, poor.to_str().unwrap())),
+        "Fund the account",
+    );
+    assert!(!net.exists(), "a refused deployment writes no network file");
+
+    // The deployment.
+    let out = pose(&strs(&deploy(&rpc, &chain_id, key_s)));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let manager: Address = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("manager "))
+        .expect("the manager's address is printed")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(stdout.contains("gas used "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("chain id {chain_id}  block ")),
+        "{stdout}"
+    );
+
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&net).unwrap()).unwrap();
+    assert_eq!(
+        info["manager"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        manager
+    );
+    assert_eq!(info["rpc_url"], rpc.as_str());
+    assert_eq!(info["chain_id"].as_u64(), Some(anvil.chain_id()));
+    assert!(info.get("user_key").is_none(), "no key in the network file");
+    assert_eq!(info["nodes"], serde_json::json!([]));
+    let vendor_key = std::fs::read_to_string(dir.path().join("net/vendor.key")).unwrap();
+    let vendor_mode = std::fs::metadata(dir.path().join("net/vendor.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(vendor_mode & 0o077, 0, "vendor.key is private");
+    let vendor = parse_private_key(&vendor_key).unwrap().address();
+    assert_eq!(
+        info["vendor"].as_str().unwrap().parse::<Address>().unwrap(),
+        vendor
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let deployer = parse_private_key(&key_hex(&anvil, 0)).unwrap();
+        let client = ManagerClient::connect(ChainConfig::new(rpc.clone()), deployer, manager)
+            .await
+            .expect("code at the printed address");
+        let code = client.provider().get_code_at(manager).await.unwrap();
+        assert!(!code.is_empty());
+        assert_eq!(
+            client.read(&PoseManager::ownerCall {}).await.unwrap(),
+            anvil.addresses()[0]
+        );
+        assert_eq!(
+            client.read(&PoseManager::vendorCall {}).await.unwrap(),
+            vendor
+        );
+        let measurement = pose_chain::to_b256(pose_node::enclave_core::program_measurement());
+        assert!(client
+            .read(&PoseManager::allowedMeasurementCall(measurement))
+            .await
+            .unwrap());
+        assert_eq!(
+            client
+                .read(&PoseManager::contractCountCall {})
+                .await
+                .unwrap(),
+            0
+        );
+        let block = info["deploy_block"].as_u64().unwrap();
+        assert!(block >= 1 && block <= client.block_number().await.unwrap());
+    });
+
+    // Deploying again would orphan the first manager's file: refused without --force.
+    refused(&strs(&deploy(&rpc, &chain_id, key_s)), "--force");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&net).unwrap()).unwrap();
+    assert_eq!(again, info, "the refused run left the network file alone");
+
+    // A user command reads the file and the chain: the file has no user key, and with one
+    // the command reaches the manager and reads its (empty) list of contracts.
+    refused(&["contract", "1", "--network", net_s], "--key");
+    let user = format!("0x{}", key_hex(&anvil, 9));
+    refused(
+        &["contract", "1", "--network", net_s, "--key", &user],
+        &format!("contract 1 does not exist on manager {manager}"),
+    );
+}
