@@ -47,12 +47,15 @@ pub struct DevnetNode {
     pub enclave: String,
     /// Its operator account.
     pub operator: String,
-    /// Its process id.
-    pub pid: u32,
-    /// Its configuration file.
-    pub config: PathBuf,
-    /// Its log file.
-    pub log: PathBuf,
+    /// Its process id (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Its configuration file (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+    /// Its log file (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
 }
 
 /// What `devnet.json` holds: everything a client needs to use the devnet.
@@ -364,9 +367,9 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
             url: url.clone(),
             enclave,
             operator: operator.to_string(),
-            pid: nodes.0[i].id(),
-            config: configs[i].0.clone(),
-            log: configs[i].1.clone(),
+            pid: Some(nodes.0[i].id()),
+            config: Some(configs[i].0.clone()),
+            log: Some(configs[i].1.clone()),
         });
     }
     let user_key = key_hex(&anvil_signer(&anvil, anvil.keys().len() - 1)?);

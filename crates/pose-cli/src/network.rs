@@ -37,6 +37,24 @@ enum NetworkSub {
     ///   pose network deploy --rpc-url http://127.0.0.1:8545 --chain-id 31337 --key-file deployer.key
     #[command(verbatim_doc_comment)]
     Deploy(DeployNetworkArgs),
+    /// List a running node in the network file, so user commands can reach its enclave.
+    ///
+    /// Asks the node at --url for its enclave (GET /v1/status), checks on chain that this
+    /// network's manager lists that enclave as active, and records URL, enclave and operator
+    /// in the network file (replacing an earlier entry for the same enclave or URL). Users
+    /// trust only the chain: a wrong URL makes their requests go astray, never accepted.
+    AddNode(AddNodeArgs),
+}
+
+/// Options of `pose network add-node`.
+#[derive(Args, Debug)]
+pub struct AddNodeArgs {
+    /// The network file (written by `pose network deploy`).
+    #[arg(long, env = "POSE_NETWORK")]
+    network: PathBuf,
+    /// The node's API base URL, as users reach it (http://host:port).
+    #[arg(long)]
+    url: String,
 }
 
 /// Options of `pose network deploy`.
@@ -83,7 +101,80 @@ pub fn run(cmd: NetworkCommand) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(deploy(a))
         }
+        NetworkSub::AddNode(a) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(add_node(a))
+        }
     }
+}
+
+async fn add_node(a: AddNodeArgs) -> anyhow::Result<()> {
+    let mut info = crate::devnet::read_info(&a.network)?;
+    let url = a.url.trim_end_matches('/').to_owned();
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("--url {url:?} is not an http:// base URL of a pose node");
+    }
+    let transport = pose_client::transport::Transport::new(std::time::Duration::from_secs(10));
+    let status = transport
+        .status(&url)
+        .await
+        .with_context(|| format!("asking the node at {url} for its status; is it running?"))?;
+    let served = status["manager"].as_str().unwrap_or_default();
+    if !served.eq_ignore_ascii_case(&info.manager) {
+        bail!(
+            "the node at {url} serves manager {served:?}, not this network's {}; check its \
+             node.toml (`manager`)",
+            info.manager
+        );
+    }
+    let enclave_text = status["enclave"].as_str().unwrap_or_default();
+    let enclave: ChainAddress = enclave_text.parse().with_context(|| {
+        format!("the node at {url} reports no enclave address ({enclave_text:?})")
+    })?;
+    let manager: ChainAddress = info
+        .manager
+        .parse()
+        .with_context(|| format!("manager address {:?} in the network file", info.manager))?;
+    // Reads only: any key will do.
+    let chain = ManagerClient::connect(
+        ChainConfig::new(info.rpc_url.clone()),
+        PrivateKeySigner::random(),
+        manager,
+    )
+    .await
+    .map_err(|e| {
+        anyhow::Error::new(e).context(format!("reading the manager at {}", info.rpc_url))
+    })?;
+    let record = chain
+        .read(&pose_chain::PoseManager::enclavesCall(enclave))
+        .await?;
+    if !record.active || record.operator == ChainAddress::ZERO {
+        bail!(
+            "enclave {enclave} of the node at {url} is not registered with the manager (yet); \
+             a node registers on its first start: wait until its status says \
+             \"registered\": true (pose status --url {url}), then run this again"
+        );
+    }
+    let enclave = from_address(enclave).to_string();
+    info.nodes
+        .retain(|n| !n.enclave.eq_ignore_ascii_case(&enclave) && n.url != url);
+    info.nodes.push(crate::devnet::DevnetNode {
+        url: url.clone(),
+        enclave: enclave.clone(),
+        operator: record.operator.to_string(),
+        pid: None,
+        config: None,
+        log: None,
+    });
+    let json = serde_json::to_vec_pretty(&info)?;
+    write_new(&a.network, &json, false, true)?;
+    out!(
+        "node {url} (enclave {enclave}, operator {}) listed in {}; {} nodes",
+        record.operator,
+        a.network.display(),
+        info.nodes.len()
+    );
+    Ok(())
 }
 
 /// Group and other permission bits a key file must not have.

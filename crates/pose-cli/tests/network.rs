@@ -9,6 +9,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use pose_chain::alloy::primitives::{Address, B256};
 use pose_chain::alloy::providers::Provider;
@@ -219,4 +220,131 @@ fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_command
         &["contract", "1", "--network", net_s, "--key", &user],
         &format!("contract 1 does not exist on manager {manager}"),
     );
+
+    // An operator runs a node against the deployed manager, configured from what the
+    // deployment wrote (the manager, its block, the vendor key); its enclave registers,
+    // which only a manager with this vendor and this build's measurement accepts.
+    let operator_key = write_key(
+        dir.path(),
+        "operator.key",
+        &format!("0x{}\n", key_hex(&anvil, 1)),
+        0o600,
+    );
+    let port = free_port();
+    let node_toml = dir.path().join("node.toml");
+    std::fs::write(
+        &node_toml,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nrpc_url = {:?}\nmanager = {:?}\n\
+             operator_key_file = {:?}\nstart_block = {}\nvendor_key = {:?}\nchain_poll_ms = 250\n",
+            dir.path().join("node-data"),
+            rpc,
+            info["manager"].as_str().unwrap(),
+            operator_key,
+            info["deploy_block"],
+            vendor_key.trim(),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("node.log");
+    let out_file = std::fs::File::create(&log).unwrap();
+    let mut node = common::Guard {
+        child: Command::new(env!("CARGO_BIN_EXE_pose"))
+            .args(["node", "--config", node_toml.to_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .stdout(out_file.try_clone().unwrap())
+            .stderr(out_file)
+            .spawn()
+            .expect("pose node starts"),
+        also: Vec::new(),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let listed = loop {
+        let out = pose(&["network", "add-node", "--network", net_s, "--url", &url]);
+        if out.status.success() {
+            break out;
+        }
+        if let Ok(Some(status)) = node.child.try_wait() {
+            panic!(
+                "the node exited ({status}):\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node was not listed in time: {}\nnode log:\n{}",
+            text(&out),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("1 nodes"),
+        "{}",
+        text(&listed)
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&net).unwrap()).unwrap();
+    let nodes = info["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["url"], url.as_str());
+    assert_eq!(
+        nodes[0]["operator"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        anvil.addresses()[1]
+    );
+    // Listing it again replaces the entry.
+    let out = pose(&["network", "add-node", "--network", net_s, "--url", &url]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 nodes"),
+        "{}",
+        text(&out)
+    );
+
+    // The user commands work on this network: a contract on a pool of one, and a typed query
+    // answered by its enclave.
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/contracts/wasm/token_escrow.wasm");
+    let out = pose(&[
+        "deploy",
+        "--network",
+        net_s,
+        "--key",
+        &user,
+        "--pool-size",
+        "1",
+        wasm.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\nnode log:\n{}",
+        text(&out),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("contract 1 is live"),
+        "{}",
+        text(&out)
+    );
+    let me = format!("{:#x}", anvil.addresses()[9]);
+    let out = pose(&[
+        "query",
+        "--network",
+        net_s,
+        "--key",
+        &user,
+        "1",
+        "balance",
+        "--who",
+        &me,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(answer["result"], serde_json::json!("0"), "{answer}");
+    drop(node);
 }
