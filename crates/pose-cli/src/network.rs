@@ -60,7 +60,7 @@ pub struct AddNodeArgs {
 /// Options of `pose network deploy`.
 #[derive(Args, Debug)]
 pub struct DeployNetworkArgs {
-    /// The chain's JSON-RPC URL (http://...).
+    /// The chain's JSON-RPC URL (http://...; this build has no TLS, so no https://).
     #[arg(long)]
     rpc_url: String,
     /// The chain id you expect at --rpc-url; the command refuses to deploy on any other chain
@@ -111,9 +111,7 @@ pub fn run(cmd: NetworkCommand) -> anyhow::Result<()> {
 async fn add_node(a: AddNodeArgs) -> anyhow::Result<()> {
     let mut info = crate::devnet::read_info(&a.network)?;
     let url = a.url.trim_end_matches('/').to_owned();
-    if !url.starts_with("http://") && !url.starts_with("https://") {
-        bail!("--url {url:?} is not an http:// base URL of a pose node");
-    }
+    check_plain_http("--url", &url)?;
     let transport = pose_client::transport::Transport::new(std::time::Duration::from_secs(10));
     let status = transport
         .status(&url)
@@ -174,6 +172,21 @@ async fn add_node(a: AddNodeArgs) -> anyhow::Result<()> {
         a.network.display(),
         info.nodes.len()
     );
+    Ok(())
+}
+
+/// Refuses a URL this build cannot reach: pose's HTTP clients are built without TLS.
+fn check_plain_http(flag: &str, url: &str) -> anyhow::Result<()> {
+    if url.starts_with("https://") {
+        bail!(
+            "{flag} {url:?}: this build of pose speaks plain HTTP only (no TLS); use an \
+             http:// endpoint, e.g. your own chain node or a TLS-terminating proxy on the same \
+             host (docs/operators.md)"
+        );
+    }
+    if !url.starts_with("http://") {
+        bail!("{flag} {url:?} is not an http:// URL");
+    }
     Ok(())
 }
 
@@ -267,8 +280,8 @@ fn explain(e: ChainError, rpc_url: &str, deployer: ChainAddress) -> anyhow::Erro
     }
     match e {
         ChainError::Rpc(t) => anyhow::anyhow!(
-            "cannot reach a JSON-RPC node at {rpc_url} ({t}); check --rpc-url (an http:// or \
-             https:// JSON-RPC endpoint) and that the node is running and reachable"
+            "cannot reach a JSON-RPC node at {rpc_url} ({t}); check --rpc-url (an http:// \
+             JSON-RPC endpoint) and that the node is running and reachable"
         ),
         other => anyhow::Error::new(other).context("deploying the manager contract"),
     }
@@ -307,12 +320,7 @@ fn fail_if_unaffordable(plan: &DeployPlan) -> anyhow::Result<()> {
 }
 
 async fn deploy(a: DeployNetworkArgs) -> anyhow::Result<()> {
-    if !a.rpc_url.starts_with("http://") && !a.rpc_url.starts_with("https://") {
-        bail!(
-            "--rpc-url {:?} is not an http:// or https:// URL of a JSON-RPC endpoint",
-            a.rpc_url
-        );
-    }
+    check_plain_http("--rpc-url", &a.rpc_url)?;
     let vendor_path = a.out.with_file_name("vendor.key");
     if a.out.exists() && !a.force {
         bail!(

@@ -114,6 +114,10 @@ fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_command
         &strs(&deploy(&rpc, "1", key_s)),
         &format!("serves chain {chain_id}, not chain 1"),
     );
+    refused(
+        &strs(&deploy("https://rpc.example", &chain_id, key_s)),
+        "plain HTTP only",
+    );
     let closed = format!("http://127.0.0.1:{}", free_port());
     refused(
         &strs(&deploy(&closed, &chain_id, key_s)),
