@@ -4,7 +4,9 @@
 //!
 //! Every command reads the network from a JSON file in the format `pose devnet` writes
 //! (`devnet.json`: RPC URL, manager, vendor, nodes with their enclaves, and a funded user key),
-//! so the same commands work against any EVM chain whose file lists its nodes.
+//! so the same commands work against any EVM chain whose file lists its nodes: `pose network
+//! deploy` writes one without a user key (then `--key` is needed) and `pose network add-node`
+//! lists nodes in it.
 //!
 //! Inputs are typed: `pose call <cid> <method> --arg value ...` type-checks the arguments
 //! against the contract's interface (the `pose.interface` section of its `.wasm` file, whose
