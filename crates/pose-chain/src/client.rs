@@ -1,5 +1,6 @@
 //! [`ManagerClient`]: one account talking to one deployed `PoseManager`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
@@ -15,6 +16,7 @@ use pose_types::{Amount, ContractId, EncPublicKey, Hash32, Seq, SignatureBytes};
 use crate::bindings::PoseManager;
 use crate::convert::{from_address, sig_bytes, to_address, to_b256};
 use crate::error::ChainError;
+use crate::events::LOG_RANGE_BLOCKS_MAX;
 
 /// How to reach a chain and how careful to be with it.
 #[derive(Clone, Debug)]
@@ -642,6 +644,52 @@ impl ManagerClient {
             .filter_map(|log| PoseManager::ChallengeAnswered::decode_log(&log.inner).ok())
             .map(|log| log.data)
             .collect())
+    }
+
+    /// Publishes `endpoint` (the base URL of the node hosting `enclave`); the sender must be
+    /// the enclave's operator.
+    pub async fn set_endpoint(
+        &self,
+        enclave: Address,
+        endpoint: &str,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::setEndpointCall {
+            enclave,
+            endpoint: endpoint.to_owned(),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// The endpoint the operator of `enclave` published last (empty if none).
+    pub async fn endpoint_of(&self, enclave: Address) -> Result<String, ChainError> {
+        self.read(&PoseManager::endpointOfCall(enclave)).await
+    }
+
+    /// Every endpoint published in blocks `from_block..=to_block`, by enclave (the latest
+    /// wins), read from the `EndpointSet` events in ranges of [`LOG_RANGE_BLOCKS_MAX`] blocks.
+    /// Endpoints are hints: whoever reaches one checks who answers.
+    pub async fn endpoints_between(
+        &self,
+        from_block: u64,
+        to_block: u64,
+    ) -> Result<BTreeMap<Address, String>, ChainError> {
+        let mut out = BTreeMap::new();
+        let mut start = from_block;
+        while start <= to_block {
+            let end = to_block.min(start.saturating_add(LOG_RANGE_BLOCKS_MAX - 1));
+            let filter = Filter::new()
+                .address(self.manager())
+                .event_signature(PoseManager::EndpointSet::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
+            for log in self.provider().get_logs(&filter).await? {
+                if let Ok(e) = PoseManager::EndpointSet::decode_log(&log.inner) {
+                    out.insert(e.data.enclave, e.data.endpoint);
+                }
+            }
+            start = end + 1;
+        }
+        Ok(out)
     }
 
     /// The executor of the contract's current epoch.

@@ -193,7 +193,21 @@ pub async fn connect(
     let chain = ManagerClient::connect(ChainConfig::new(info.rpc_url.clone()), signer, manager)
         .await
         .with_context(|| format!("connecting to the chain at {}", info.rpc_url))?;
+    // Nodes whose operators published an endpoint on chain, then the network file's list
+    // (which wins for an enclave in both). Either is a hint: the client checks every answer.
     let mut nodes = BTreeMap::new();
+    let head = chain.block_number().await?;
+    match chain
+        .endpoints_between(info.deploy_block.unwrap_or(0), head)
+        .await
+    {
+        Ok(found) => {
+            for (enclave, url) in found {
+                nodes.insert(from_address(enclave), url);
+            }
+        }
+        Err(e) => eprintln!("warning: cannot read the endpoints published on chain: {e}"),
+    }
     for n in &info.nodes {
         let enclave = parse_address(&n.enclave)?;
         nodes.insert(enclave, n.url.clone());

@@ -311,6 +311,7 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
                 .filter(|(j, _)| *j != i)
                 .map(|(_, u)| u.clone())
                 .collect(),
+            endpoint: None,
             test_tamper_relayed: false,
             test_forge_remove_members: false,
             test_censor_user: None,

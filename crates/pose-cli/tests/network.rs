@@ -352,3 +352,220 @@ fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_command
     assert_eq!(answer["result"], serde_json::json!("0"), "{answer}");
     drop(node);
 }
+
+/// Deploys a manager with `pose network deploy` on `anvil`; returns the network file's path
+/// and contents and the vendor key.
+fn deploy_network(anvil: &AnvilInstance, dir: &Path) -> (PathBuf, serde_json::Value, String) {
+    let key = write_key(dir, "deployer.key", &key_hex(anvil, 0), 0o600);
+    let net = dir.join("network.json");
+    let out = pose(&[
+        "network",
+        "deploy",
+        "--rpc-url",
+        &anvil.endpoint(),
+        "--chain-id",
+        &anvil.chain_id().to_string(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--out",
+        net.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let info = serde_json::from_str(&std::fs::read_to_string(&net).unwrap()).unwrap();
+    let vendor = std::fs::read_to_string(dir.join("vendor.key")).unwrap();
+    (net, info, vendor.trim().to_owned())
+}
+
+/// Starts `pose node` number `i` (operator: anvil's account `i`) with no `peers`, publishing
+/// its endpoint; returns its guard, URL and log.
+fn start_published_node(
+    anvil: &AnvilInstance,
+    dir: &Path,
+    info: &serde_json::Value,
+    vendor_key: &str,
+    i: usize,
+) -> (common::Guard, String, PathBuf) {
+    let key = write_key(dir, &format!("operator-{i}.key"), &key_hex(anvil, i), 0o600);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let config = dir.join(format!("node-{i}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nrpc_url = {:?}\nmanager = {:?}\n\
+             operator_key_file = {:?}\nstart_block = {}\nvendor_key = {:?}\nchain_poll_ms = 250\n\
+             endpoint = {url:?}\n",
+            dir.join(format!("node-{i}")),
+            anvil.endpoint(),
+            info["manager"].as_str().unwrap(),
+            key,
+            info["deploy_block"],
+            vendor_key,
+        ),
+    )
+    .unwrap();
+    let log = dir.join(format!("node-{i}.log"));
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pose"))
+        .args(["node", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("pose node starts");
+    (
+        common::Guard {
+            child,
+            also: Vec::new(),
+        },
+        url,
+        log,
+    )
+}
+
+fn logs(nodes: &[(common::Guard, String, PathBuf)]) -> String {
+    nodes
+        .iter()
+        .map(|(_, url, log)| {
+            format!(
+                "--- node {url}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_nodes_without_peers_find_each_other_through_the_chain_and_run_a_contract() {
+    let anvil = spawn_anvil(&["--block-time", "1"]).expect("anvil starts (run scripts/setup)");
+    let dir = tempfile::tempdir().unwrap();
+    let (net, info, vendor_key) = deploy_network(&anvil, dir.path());
+    let net_s = net.to_str().unwrap();
+    let mut nodes: Vec<_> = (1..=3)
+        .map(|i| start_published_node(&anvil, dir.path(), &info, &vendor_key, i))
+        .collect();
+    let manager: Address = info["manager"].as_str().unwrap().parse().unwrap();
+
+    // Every node registers its enclave and publishes where it is reached.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = ManagerClient::connect(
+            ChainConfig::new(anvil.endpoint()),
+            parse_private_key(&key_hex(&anvil, 9)).unwrap(),
+            manager,
+        )
+        .await
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let head = client.block_number().await.unwrap();
+            let published = client.endpoints_between(0, head).await.unwrap();
+            let mut urls: Vec<_> = published.values().cloned().collect();
+            urls.sort();
+            let mut want: Vec<_> = nodes.iter().map(|(_, u, _)| u.clone()).collect();
+            want.sort();
+            if urls == want {
+                for (enclave, url) in &published {
+                    assert_eq!(&client.endpoint_of(*enclave).await.unwrap(), url);
+                }
+                break;
+            }
+            let exited = nodes
+                .iter_mut()
+                .find_map(|(g, url, _)| Some((url.clone(), g.child.try_wait().ok()??)));
+            if let Some((url, status)) = exited {
+                panic!("node {url} exited ({status}):\n{}", logs(&nodes));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "endpoints not published in time: {urls:?}\n{}",
+                logs(&nodes)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    // Nothing in the network file names a node: users find them on chain too.
+    assert_eq!(info["nodes"], serde_json::json!([]));
+
+    let user = format!("0x{}", key_hex(&anvil, 9));
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/contracts/wasm/token_escrow.wasm");
+    // A pool of three goes live only once every member accepted the code from the executor,
+    // which reaches them through the endpoints it read on chain.
+    let out = pose(&[
+        "deploy",
+        "--network",
+        net_s,
+        "--key",
+        &user,
+        "--pool-size",
+        "3",
+        wasm.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out), logs(&nodes));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("contract 1 is live"),
+        "{}",
+        text(&out)
+    );
+    let out = pose(&["deposit", "--network", net_s, "--key", &user, "1", "1000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let me = format!("{:#x}", anvil.addresses()[9]);
+    let bob = format!("0x{}", "b0".repeat(20));
+    let query = |who: &str| {
+        let out = pose(&[
+            "query",
+            "--network",
+            net_s,
+            "--key",
+            &user,
+            "1",
+            "balance",
+            "--who",
+            who,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        v["result"].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while query(&me) != serde_json::json!("1000") {
+        assert!(Instant::now() < deadline, "the deposit was not credited");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // A call commits only once every other member acknowledged the new state.
+    let out = pose(&[
+        "call",
+        "--network",
+        net_s,
+        "--key",
+        &user,
+        "1",
+        "transfer",
+        "--to",
+        &bob,
+        "--amount",
+        "250",
+    ]);
+    assert!(out.status.success(), "{}\n{}", text(&out), logs(&nodes));
+    let answer: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(answer["result"], serde_json::Value::Null, "{answer}");
+    assert_eq!(query(&bob), serde_json::json!("250"));
+    let found: usize = nodes
+        .iter()
+        .map(|(_, _, log)| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("peer found on chain")
+                .count()
+        })
+        .sum();
+    assert!(
+        found >= 6,
+        "each node found the two others on chain:\n{}",
+        logs(&nodes)
+    );
+    drop(nodes);
+}

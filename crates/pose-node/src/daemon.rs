@@ -53,6 +53,8 @@ const SUBMISSIONS_QUEUE_MAX: usize = 64;
 const PEER_RETRY_MS: u64 = 1_000;
 /// How often peer discovery re-asks located peers (they may have restarted), in milliseconds.
 const PEER_REFRESH_MS: u64 = 30_000;
+/// How often peer discovery reads the endpoints published on chain since its last look.
+const ENDPOINT_SCAN_MS: u64 = 5_000;
 /// How long to wait between registration attempts when the chain refuses or is down.
 const REGISTER_RETRY_MS: u64 = 2_000;
 
@@ -243,6 +245,10 @@ pub async fn run_until(
         }
     };
     *status.write().unwrap_or_else(|p| p.into_inner()) = set_status(true, registered);
+    // Before the submitter starts: submissions from one account must not overlap.
+    if let Some(endpoint) = &config.endpoint {
+        publish_endpoint(&client, enclave, endpoint).await;
+    }
 
     let (events_tx, events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
     let (sub_tx, sub_rx) = mpsc::channel(SUBMISSIONS_QUEUE_MAX);
@@ -297,6 +303,11 @@ pub async fn run_until(
     // Peers.
     tasks.push(tokio::spawn(discover_peers(
         config.peers.clone(),
+        OnChainEndpoints {
+            client: client.clone(),
+            next_block: config.start_block,
+            own: enclave,
+        },
         events_tx.clone(),
     )));
     // Submitter.
@@ -376,12 +387,85 @@ async fn register_if_needed(
     client.block_number().await
 }
 
-/// Asks every peer node for its enclave address and tells the main loop.
-async fn discover_peers(peers: Vec<String>, events: mpsc::Sender<HostEvent>) {
+/// Publishes `endpoint` for `enclave` unless the manager already lists it. A failure is
+/// logged and the node goes on (peers listed in `peers` still find it).
+async fn publish_endpoint(client: &ManagerClient, enclave: Address, endpoint: &str) {
+    let enclave = to_address(enclave);
+    match client.endpoint_of(enclave).await {
+        Ok(known) if known == endpoint => {
+            tracing::info!(%endpoint, "endpoint already published");
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the published endpoint"),
+    }
+    match client.set_endpoint(enclave, endpoint).await {
+        Ok(_) => tracing::info!(%endpoint, "endpoint published"),
+        Err(e) => tracing::warn!(error = %e, %endpoint, "endpoint not published"),
+    }
+}
+
+/// Where peer discovery reads the endpoints operators published on chain.
+struct OnChainEndpoints {
+    client: ManagerClient,
+    /// The first block not read yet.
+    next_block: u64,
+    /// This node's enclave (its own endpoint is not a peer).
+    own: Address,
+}
+
+impl OnChainEndpoints {
+    /// Adds the endpoints published since the last call to `peers`.
+    async fn extend(&mut self, peers: &mut Vec<String>) {
+        let Ok(head) = self.client.block_number().await else {
+            return;
+        };
+        if head < self.next_block {
+            return;
+        }
+        match self.client.endpoints_between(self.next_block, head).await {
+            Ok(found) => {
+                for (enclave, url) in found {
+                    if from_address(enclave) != self.own
+                        && url.starts_with("http://")
+                        && !peers.contains(&url)
+                    {
+                        tracing::info!(%url, enclave = %from_address(enclave), "peer found on chain");
+                        peers.push(url);
+                    }
+                }
+                self.next_block = head + 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read published endpoints"),
+        }
+    }
+}
+
+/// Asks every peer node (configured, or published on chain) for its enclave address and tells
+/// the main loop. A published endpoint is a hint: the node at it is asked which enclave it
+/// hosts, and a lying one can only misroute signed messages.
+async fn discover_peers(
+    mut peers: Vec<String>,
+    mut on_chain: OnChainEndpoints,
+    events: mpsc::Sender<HostEvent>,
+) {
     let transport = Transport::new(Duration::from_secs(5));
     let mut located: BTreeMap<String, Address> = BTreeMap::new();
+    let mut last_scan: Option<tokio::time::Instant> = None;
+    let mut last_refresh = tokio::time::Instant::now();
     loop {
+        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(ENDPOINT_SCAN_MS)) {
+            on_chain.extend(&mut peers).await;
+            last_scan = Some(tokio::time::Instant::now());
+        }
+        let refresh = last_refresh.elapsed() >= Duration::from_millis(PEER_REFRESH_MS);
+        if refresh {
+            last_refresh = tokio::time::Instant::now();
+        }
         for url in &peers {
+            if located.contains_key(url) && !refresh {
+                continue;
+            }
             let Ok(status) = transport.status(url).await else {
                 continue;
             };
@@ -399,12 +483,7 @@ async fn discover_peers(peers: Vec<String>, events: mpsc::Sender<HostEvent>) {
                 }
             }
         }
-        let wait = if located.len() == peers.len() {
-            PEER_REFRESH_MS
-        } else {
-            PEER_RETRY_MS
-        };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(Duration::from_millis(PEER_RETRY_MS)).await;
     }
 }
 
