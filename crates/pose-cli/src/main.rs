@@ -61,7 +61,7 @@ enum Command {
     Node(node::NodeArgs),
     /// Start a local chain with the manager and N operator nodes; Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
-    /// A pose network on any EVM chain: `pose network deploy` deploys the manager.
+    /// A pose network on any EVM chain: deploy the manager, list nodes in the network file.
     Network(network::NetworkCommand),
     /// Show the status of nodes (of a running devnet, or given by URL).
     Status(status::StatusArgs),

@@ -3,7 +3,9 @@
 //! `pose network deploy` deploys the manager contract with a key read from a file and writes
 //! the network file the user commands (`pose deploy`, `pose call`, ...) read: the same JSON
 //! format as `devnet.json`, without a user key (users give theirs with `--key` / `POSE_KEY`)
-//! and with no nodes yet. docs/operators.md walks through running nodes against it.
+//! and with no nodes: nodes publish their endpoints on chain (`endpoint` in `node.toml`), and
+//! `pose network add-node` lists one that does not. docs/operators.md walks through running
+//! nodes against it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,9 @@ enum NetworkSub {
     #[command(verbatim_doc_comment)]
     Deploy(DeployNetworkArgs),
     /// List a running node in the network file, so user commands can reach its enclave.
+    ///
+    /// Needed only for a node that publishes no endpoint on chain (`endpoint` in its
+    /// node.toml): user commands find the published ones by themselves.
     ///
     /// Asks the node at --url for its enclave (GET /v1/status), checks on chain that this
     /// network's manager lists that enclave as active, and records URL, enclave and operator
@@ -429,6 +434,10 @@ async fn deploy(a: DeployNetworkArgs) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(&info)?;
         write_new(&a.out, &json, false, a.force)?;
         out!("network file written to {}", a.out.display());
+        out!(
+            "next: operators set `manager` and `start_block = {block}` in their node.toml \
+             (docs/operators.md)"
+        );
         Ok(())
     })();
     saved.with_context(|| {
