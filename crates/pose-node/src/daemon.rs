@@ -53,6 +53,8 @@ const SUBMISSIONS_QUEUE_MAX: usize = 64;
 const PEER_RETRY_MS: u64 = 1_000;
 /// How often peer discovery re-asks located peers (they may have restarted), in milliseconds.
 const PEER_REFRESH_MS: u64 = 30_000;
+/// How many peer nodes discovery asks at once.
+const PEER_ASKS_AT_ONCE: usize = 32;
 /// How often peer discovery reads the endpoints published on chain since its last look.
 const ENDPOINT_SCAN_MS: u64 = 5_000;
 /// How long to wait between registration attempts when the chain refuses or is down.
@@ -462,22 +464,15 @@ async fn discover_peers(
         if refresh {
             last_refresh = tokio::time::Instant::now();
         }
-        for url in &peers {
-            if located.contains_key(url) && !refresh {
-                continue;
-            }
-            let Ok(status) = transport.status(url).await else {
-                continue;
-            };
-            let Some(enclave) = status["enclave"].as_str().and_then(api::parse_address) else {
-                continue;
-            };
-            if located.get(url) != Some(&enclave) {
+        let to_ask: Vec<String> = peers
+            .iter()
+            .filter(|url| refresh || !located.contains_key(*url))
+            .cloned()
+            .collect();
+        for (url, enclave) in ask_enclaves(&transport, to_ask).await {
+            if located.get(&url) != Some(&enclave) {
                 located.insert(url.clone(), enclave);
-                let peer = HostEvent::Peer {
-                    enclave,
-                    url: url.clone(),
-                };
+                let peer = HostEvent::Peer { enclave, url };
                 if events.send(peer).await.is_err() {
                     return;
                 }
@@ -485,6 +480,35 @@ async fn discover_peers(
         }
         tokio::time::sleep(Duration::from_millis(PEER_RETRY_MS)).await;
     }
+}
+
+/// Asks each node at `urls` which enclave it hosts, up to [`PEER_ASKS_AT_ONCE`] at a time
+/// (a node that never answers, e.g. at an endpoint published to slow discovery down, then
+/// costs one transport timeout shared with the others, not one of its own); returns those
+/// that answered, in `urls` order.
+async fn ask_enclaves(transport: &Transport, urls: Vec<String>) -> Vec<(String, Address)> {
+    let mut out = Vec::new();
+    for chunk in urls.chunks(PEER_ASKS_AT_ONCE) {
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, url) in chunk.iter().enumerate() {
+            let transport = transport.clone();
+            let url = url.clone();
+            asks.spawn(async move {
+                let status = transport.status(&url).await.ok()?;
+                let enclave = status["enclave"].as_str().and_then(api::parse_address)?;
+                Some((i, url, enclave))
+            });
+        }
+        let mut answered = Vec::new();
+        while let Some(joined) = asks.join_next().await {
+            if let Ok(Some(found)) = joined {
+                answered.push(found);
+            }
+        }
+        answered.sort_by_key(|(i, _, _)| *i);
+        out.extend(answered.into_iter().map(|(_, url, enclave)| (url, enclave)));
+    }
+    out
 }
 
 /// Sends each calldata the enclave produced to the manager, unchanged, with the operator key.
@@ -565,4 +589,45 @@ async fn follow_chain(
 fn event_name(e: &PoseManager::PoseManagerEvents) -> String {
     let text = format!("{e:?}");
     text.split(['(', ' ', '{']).next().unwrap_or("").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes that never answer (a listener that never accepts) cost each ask the whole
+    /// transport timeout; asked together, they cost one timeout, not one each, and the node
+    /// that answers is found in the same round.
+    #[tokio::test]
+    async fn silent_endpoints_cost_one_timeout_together_not_one_each() {
+        let mut silent = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..4 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            urls.push(format!("http://{}", l.local_addr().unwrap()));
+            silent.push(l);
+        }
+        let enclave = Address([0x11; 20]);
+        let router = axum::Router::new().route(
+            "/v1/status",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({ "enclave": format!("0x{}", "11".repeat(20)) }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        urls.insert(2, live.clone());
+
+        let timeout = Duration::from_secs(2);
+        let start = tokio::time::Instant::now();
+        let found = ask_enclaves(&Transport::new(timeout), urls).await;
+        let took = start.elapsed();
+        assert_eq!(found, vec![(live, enclave)]);
+        assert!(
+            took < timeout * 2,
+            "4 silent nodes took {took:?} with a {timeout:?} timeout"
+        );
+        drop(silent);
+    }
 }
