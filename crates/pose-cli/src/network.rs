@@ -94,7 +94,7 @@ pub struct DeployNetworkArgs {
     /// Where to write the network file.
     #[arg(long, default_value = "network.json")]
     out: PathBuf,
-    /// Overwrite an existing network file (and vendor.key).
+    /// Overwrite an existing network file (an existing vendor.key is never overwritten).
     #[arg(long)]
     force: bool,
 }
@@ -347,10 +347,11 @@ async fn deploy(a: DeployNetworkArgs) -> anyhow::Result<()> {
         }
         (None, Some(path)) => (read_key_file(path, "vendor")?.address(), None),
         (None, None) => {
-            if vendor_path.exists() && !a.force {
+            // A vendor key may admit the enclaves of a network still in use: never replaced.
+            if vendor_path.exists() {
                 bail!(
                     "{} already exists; pass it with --vendor-key-file to keep that vendor, \
-                     or add --force to draw a new one",
+                     or move it away to draw a new one",
                     vendor_path.display()
                 );
             }
@@ -416,7 +417,7 @@ async fn deploy(a: DeployNetworkArgs) -> anyhow::Result<()> {
     let saved = (|| -> anyhow::Result<()> {
         if let Some(key) = &new_vendor_key {
             let text = format!("0x{}\n", hex::encode(*key.to_bytes()));
-            write_new(&vendor_path, text.as_bytes(), true, a.force)?;
+            write_new(&vendor_path, text.as_bytes(), true, false)?;
             out!(
                 "vendor key written to {} (operators need it as `vendor_key` in node.toml)",
                 vendor_path.display()
@@ -446,4 +447,29 @@ async fn deploy(a: DeployNetworkArgs) -> anyhow::Result<()> {
              failed; keep these values"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wei_print_as_ether_without_trailing_zeros() {
+        let ether = U256::from(10u64).pow(U256::from(18u64));
+        assert_eq!(wei_as_ether(U256::ZERO), "0");
+        assert_eq!(
+            wei_as_ether(ether * U256::from(3u64) / U256::from(2u64)),
+            "1.5"
+        );
+        assert_eq!(wei_as_ether(U256::from(1u64)), "0.000000000000000001");
+        assert_eq!(wei_as_ether(ether * U256::from(10_000u64)), "10000");
+    }
+
+    #[test]
+    fn only_plain_http_urls_pass() {
+        assert!(check_plain_http("--url", "http://127.0.0.1:7400").is_ok());
+        let e = check_plain_http("--url", "https://node.example").unwrap_err();
+        assert!(e.to_string().contains("plain HTTP only"), "{e}");
+        assert!(check_plain_http("--url", "node.example:7400").is_err());
+    }
 }

@@ -210,11 +210,20 @@ fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_command
         assert!(block >= 1 && block <= client.block_number().await.unwrap());
     });
 
-    // Deploying again would orphan the first manager's file: refused without --force.
+    // Deploying again would orphan the first manager's file: refused without --force. Even
+    // with it, the vendor key is never replaced: keep it (--vendor-key-file) or move it away.
     refused(&strs(&deploy(&rpc, &chain_id, key_s)), "--force");
+    let mut forced = deploy(&rpc, &chain_id, key_s);
+    forced.push("--force".into());
+    refused(&strs(&forced), "--vendor-key-file");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&net).unwrap()).unwrap();
-    assert_eq!(again, info, "the refused run left the network file alone");
+    assert_eq!(again, info, "the refused runs left the network file alone");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("net/vendor.key")).unwrap(),
+        vendor_key,
+        "and the vendor key"
+    );
 
     // A user command reads the file and the chain: the file has no user key, and with one
     // the command reaches the manager and reads its (empty) list of contracts.
@@ -300,6 +309,17 @@ fn network_deploy_deploys_the_manager_and_writes_a_network_file_the_user_command
             .parse::<Address>()
             .unwrap(),
         anvil.addresses()[1]
+    );
+    // `pose status` reads the nodes from the same file. (The node may not have noted its
+    // registration yet, which the manager already lists: only who answers is checked.)
+    let out = pose(&["status", "--network", net_s]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let enclave = nodes[0]["enclave"].as_str().unwrap().to_lowercase();
+    assert!(
+        stdout.starts_with(&format!("{url}: ")) && stdout.contains(&enclave),
+        "{}",
+        text(&out)
     );
     // Listing it again replaces the entry.
     let out = pose(&["network", "add-node", "--network", net_s, "--url", &url]);
