@@ -24,6 +24,8 @@ contract PoseManager {
     uint256 public constant MAX_INPUT_BYTES = 65536;
     /// @notice Largest encrypted output an executor may post with `respond`.
     uint256 public constant MAX_OUTPUT_BYTES = 65536;
+    /// @notice Longest endpoint (a node's base URL) an operator may publish, in bytes.
+    uint256 public constant MAX_ENDPOINT_BYTES = 256;
 
     uint256 private constant SECP256K1_HALF_N =
         0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -117,6 +119,7 @@ contract PoseManager {
     error EnclaveAlreadyRegistered(address enclave);
     error EnclaveNotActive(address enclave);
     error NotOperator(address caller, address operator);
+    error EndpointTooLong(uint256 length);
     error AttestationNotByVendor(address recovered, address vendor);
     error BadSignatureLength(uint256 length);
     error BadSignatureV(uint8 v);
@@ -164,6 +167,9 @@ contract PoseManager {
         address indexed enclave, address indexed operator, bytes32 measurement, bytes32 encPubKey, bytes vendorSig
     );
     event EnclaveDeregistered(address indexed enclave, address indexed operator);
+    /// @notice Where the node hosting `enclave` is reached (its API base URL). A hint only:
+    /// a wrong endpoint misroutes signed messages, which their receivers refuse.
+    event EndpointSet(address indexed enclave, string endpoint);
     /// @notice `enclave` failed a member challenge of `cid` and is drawn into no pool again.
     event EnclaveSuspended(address indexed enclave, uint64 indexed cid);
     /// @notice Emitted by every transaction that concerns `cid`, with what an enclave needs to
@@ -235,6 +241,8 @@ contract PoseManager {
     mapping(uint64 => mapping(uint64 => uint64)) private memberChallengeDeadlines;
     /// @notice Coins credited by terminations and refused withdrawals, redeemed with `claim`.
     mapping(address => uint256) public claimable;
+    /// @notice The endpoint each enclave's operator published last (`setEndpoint`).
+    mapping(address => string) public endpointOf;
 
     // ------------------------------------------------------------------ owner
 
@@ -313,6 +321,17 @@ contract PoseManager {
         }
         activeEnclaveTotal += 1;
         emit EnclaveRegistered(enclave, msg.sender, measurement, encPubKey, vendorSig);
+    }
+
+    /// @notice The operator publishes where the node hosting its active enclave is reached, so
+    /// other nodes and users find it without configuration (`endpointOf`, `EndpointSet`).
+    function setEndpoint(address enclave, string calldata endpoint) external {
+        Enclave storage e = enclaves[enclave];
+        if (!e.active) revert EnclaveNotActive(enclave);
+        if (e.operator != msg.sender) revert NotOperator(msg.sender, e.operator);
+        if (bytes(endpoint).length > MAX_ENDPOINT_BYTES) revert EndpointTooLong(bytes(endpoint).length);
+        endpointOf[enclave] = endpoint;
+        emit EndpointSet(enclave, endpoint);
     }
 
     /// @notice The operator takes its enclave out of future draws. Pools it is in replace it

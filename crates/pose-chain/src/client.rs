@@ -1,5 +1,6 @@
 //! [`ManagerClient`]: one account talking to one deployed `PoseManager`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
@@ -15,6 +16,7 @@ use pose_types::{Amount, ContractId, EncPublicKey, Hash32, Seq, SignatureBytes};
 use crate::bindings::PoseManager;
 use crate::convert::{from_address, sig_bytes, to_address, to_b256};
 use crate::error::ChainError;
+use crate::events::LOG_RANGE_BLOCKS_MAX;
 
 /// How to reach a chain and how careful to be with it.
 #[derive(Clone, Debug)]
@@ -119,16 +121,59 @@ impl ManagerClient {
         vendor: Address,
         measurements: Vec<B256>,
     ) -> Result<Self, ChainError> {
+        Ok(
+            Self::deploy_with_receipt(config, signer, vendor, measurements)
+                .await?
+                .0,
+        )
+    }
+
+    /// What deploying a manager from `signer` would need, without sending anything: the
+    /// chain id, the deployer's balance, the gas estimate and limit, and the fee per gas the
+    /// transaction would offer. A deployment the chain would refuse (e.g. a zero vendor)
+    /// fails here with the manager's error.
+    pub async fn plan_deploy(
+        config: &ChainConfig,
+        signer: PrivateKeySigner,
+        vendor: Address,
+        measurements: Vec<B256>,
+    ) -> Result<DeployPlan, ChainError> {
+        let deployer = signer.address();
+        let provider = provider_for(config, signer)?;
+        let chain_id = provider.get_chain_id().await?;
+        let balance = provider.get_balance(deployer).await?;
+        let tx = TransactionRequest::default()
+            .with_from(deployer)
+            .with_deploy_code(Bytes::from(deploy_code(vendor, measurements)));
+        let gas_estimate = provider
+            .estimate_gas(tx)
+            .await
+            .map_err(ChainError::from_transport)?;
+        let max_fee_per_gas = match provider.estimate_eip1559_fees().await {
+            Ok(fees) => fees.max_fee_per_gas,
+            // A chain without EIP-1559 fees: the legacy gas price.
+            Err(_) => provider.get_gas_price().await?,
+        };
+        Ok(DeployPlan {
+            chain_id,
+            deployer,
+            balance,
+            gas_estimate,
+            gas_limit: gas_limit_for(gas_estimate),
+            max_fee_per_gas,
+        })
+    }
+
+    /// [`ManagerClient::deploy`], also returning the deployment's receipt (gas used, block).
+    pub async fn deploy_with_receipt(
+        config: ChainConfig,
+        signer: PrivateKeySigner,
+        vendor: Address,
+        measurements: Vec<B256>,
+    ) -> Result<(Self, TransactionReceipt), ChainError> {
         let sender = signer.address();
         let provider = provider_for(&config, signer)?;
-        let mut code = PoseManager::BYTECODE.to_vec();
-        code.extend_from_slice(
-            &PoseManager::constructorCall {
-                vendor_: vendor,
-                measurements,
-            }
-            .abi_encode(),
-        );
+        let code = deploy_code(vendor, measurements);
         let chain_id = provider.get_chain_id().await?;
         let mut client = Self {
             provider,
@@ -142,7 +187,7 @@ impl ManagerClient {
         client.manager = receipt.contract_address.ok_or_else(|| {
             ChainError::Config("deployment receipt carries no contract address".into())
         })?;
-        Ok(client)
+        Ok((client, receipt))
     }
 
     /// The same manager and configuration, submitting from another account.
@@ -601,6 +646,52 @@ impl ManagerClient {
             .collect())
     }
 
+    /// Publishes `endpoint` (the base URL of the node hosting `enclave`); the sender must be
+    /// the enclave's operator.
+    pub async fn set_endpoint(
+        &self,
+        enclave: Address,
+        endpoint: &str,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let call = PoseManager::setEndpointCall {
+            enclave,
+            endpoint: endpoint.to_owned(),
+        };
+        self.send(&call, U256::ZERO).await
+    }
+
+    /// The endpoint the operator of `enclave` published last (empty if none).
+    pub async fn endpoint_of(&self, enclave: Address) -> Result<String, ChainError> {
+        self.read(&PoseManager::endpointOfCall(enclave)).await
+    }
+
+    /// Every endpoint published in blocks `from_block..=to_block`, by enclave (the latest
+    /// wins), read from the `EndpointSet` events in ranges of [`LOG_RANGE_BLOCKS_MAX`] blocks.
+    /// Endpoints are hints: whoever reaches one checks who answers.
+    pub async fn endpoints_between(
+        &self,
+        from_block: u64,
+        to_block: u64,
+    ) -> Result<BTreeMap<Address, String>, ChainError> {
+        let mut out = BTreeMap::new();
+        let mut start = from_block;
+        while start <= to_block {
+            let end = to_block.min(start.saturating_add(LOG_RANGE_BLOCKS_MAX - 1));
+            let filter = Filter::new()
+                .address(self.manager())
+                .event_signature(PoseManager::EndpointSet::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
+            for log in self.provider().get_logs(&filter).await? {
+                if let Ok(e) = PoseManager::EndpointSet::decode_log(&log.inner) {
+                    out.insert(e.data.enclave, e.data.endpoint);
+                }
+            }
+            start = end + 1;
+        }
+        Ok(out)
+    }
+
     /// The executor of the contract's current epoch.
     pub async fn executor_of(&self, cid: ContractId) -> Result<Address, ChainError> {
         self.read(&PoseManager::executorOfCall { cid: cid.0 }).await
@@ -626,6 +717,49 @@ impl ManagerClient {
         self.provider.anvil_set_balance(account, wei).await?;
         Ok(())
     }
+}
+
+/// What a manager deployment needs, from [`ManagerClient::plan_deploy`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployPlan {
+    /// The chain id the node reports.
+    pub chain_id: u64,
+    /// The account that would deploy (and own) the manager.
+    pub deployer: Address,
+    /// Its balance, in wei.
+    pub balance: U256,
+    /// The node's gas estimate for the deployment.
+    pub gas_estimate: u64,
+    /// The gas limit the transaction would carry (the estimate plus a margin).
+    pub gas_limit: u64,
+    /// The most the transaction would offer per unit of gas, in wei.
+    pub max_fee_per_gas: u128,
+}
+
+impl DeployPlan {
+    /// What the deployer must hold for the node to accept the transaction: gas limit times
+    /// the fee offered (only the gas used is paid, at the block's price).
+    pub fn max_cost(&self) -> U256 {
+        U256::from(self.gas_limit) * U256::from(self.max_fee_per_gas)
+    }
+
+    /// Whether the deployer holds [`DeployPlan::max_cost`].
+    pub fn affordable(&self) -> bool {
+        self.balance >= self.max_cost()
+    }
+}
+
+/// The manager's creation code followed by its ABI-encoded constructor arguments.
+fn deploy_code(vendor: Address, measurements: Vec<B256>) -> Vec<u8> {
+    let mut code = PoseManager::BYTECODE.to_vec();
+    code.extend_from_slice(
+        &PoseManager::constructorCall {
+            vendor_: vendor,
+            measurements,
+        }
+        .abi_encode(),
+    );
+    code
 }
 
 /// Parses a private key given as 64 hex digits (with or without `0x`), e.g. from a config file
@@ -682,6 +816,25 @@ mod tests {
             parse_private_key(&"0".repeat(64)),
             Err(ChainError::Config(_))
         ));
+    }
+
+    #[test]
+    fn a_deploy_plan_is_affordable_only_with_gas_limit_times_fee() {
+        let mut plan = DeployPlan {
+            chain_id: 1,
+            deployer: Address::ZERO,
+            balance: U256::from(2_999u64),
+            gas_estimate: 2,
+            gas_limit: 3,
+            max_fee_per_gas: 1_000,
+        };
+        assert_eq!(plan.max_cost(), U256::from(3_000u64));
+        assert!(!plan.affordable());
+        plan.balance = U256::from(3_000u64);
+        assert!(plan.affordable());
+        plan.max_fee_per_gas = u128::MAX;
+        plan.gas_limit = u64::MAX;
+        assert!(!plan.affordable(), "no overflow on huge fees");
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod events;
 pub mod gas;
 
 pub use bindings::PoseManager;
-pub use client::{find_event, parse_private_key, ChainConfig, ManagerClient};
+pub use client::{find_event, parse_private_key, ChainConfig, DeployPlan, ManagerClient};
 pub use convert::{from_address, from_b256, sig_bytes, to_address, to_b256};
 pub use error::ChainError;
 pub use events::{EventFollower, ManagerEvent, LOG_RANGE_BLOCKS_MAX};

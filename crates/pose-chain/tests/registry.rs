@@ -522,3 +522,49 @@ async fn operators_deregister_their_own_enclaves_only() {
     );
     assert!(matches!(e, E::EnclaveAlreadyRegistered(_)));
 }
+
+#[tokio::test]
+async fn only_an_active_enclaves_operator_publishes_its_endpoint() {
+    let env = Env::new().await;
+    let keys = env.register(2).await;
+    let (a, b) = (keys[0].address(), keys[1].address());
+    let op_a = env.operator_of(a);
+    let url = "http://node-a.example:7400";
+
+    let r = op_a.set_endpoint(a, url).await.unwrap();
+    let e = find_event::<PoseManager::EndpointSet>(&r).unwrap();
+    assert_eq!((e.enclave, e.endpoint.as_str()), (a, url));
+    assert_eq!(op_a.endpoint_of(a).await.unwrap(), url);
+    let head = op_a.block_number().await.unwrap();
+    let published = op_a.endpoints_between(0, head).await.unwrap();
+    assert_eq!(published.get(&a).map(String::as_str), Some(url));
+    assert!(!published.contains_key(&b));
+
+    // Another operator (here b's) cannot redirect a's traffic; strangers and unregistered
+    // enclaves neither.
+    let op_b = env.operator_of(b);
+    let e = refusal(op_b.set_endpoint(a, "http://evil.example").await);
+    assert!(matches!(e, E::NotOperator(_)), "{e:?}");
+    let e = refusal(op_a.set_endpoint(raddr(), url).await);
+    assert!(matches!(e, E::EnclaveNotActive(_)), "{e:?}");
+    let long = format!("http://{}", "a".repeat(250));
+    let e = refusal(op_a.set_endpoint(a, &long).await);
+    assert!(matches!(e, E::EndpointTooLong(_)), "{e:?}");
+    assert_eq!(op_a.endpoint_of(a).await.unwrap(), url, "unchanged");
+
+    // The latest publication wins; a deregistered enclave publishes no more.
+    op_a.set_endpoint(a, "http://node-a2.example:7400")
+        .await
+        .unwrap();
+    let head = op_a.block_number().await.unwrap();
+    let published = op_a.endpoints_between(0, head).await.unwrap();
+    assert_eq!(published[&a], "http://node-a2.example:7400");
+    op_a.send(
+        &PoseManager::deregisterEnclaveCall { enclave: a },
+        U256::ZERO,
+    )
+    .await
+    .unwrap();
+    let e = refusal(op_a.set_endpoint(a, url).await);
+    assert!(matches!(e, E::EnclaveNotActive(_)), "{e:?}");
+}

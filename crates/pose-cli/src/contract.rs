@@ -4,7 +4,9 @@
 //!
 //! Every command reads the network from a JSON file in the format `pose devnet` writes
 //! (`devnet.json`: RPC URL, manager, vendor, nodes with their enclaves, and a funded user key),
-//! so the same commands work against any EVM chain whose file lists its nodes.
+//! so the same commands work against any EVM chain whose file lists its nodes: `pose network
+//! deploy` writes one without a user key (then `--key` is needed) and `pose network add-node`
+//! lists nodes in it.
 //!
 //! Inputs are typed: `pose call <cid> <method> --arg value ...` type-checks the arguments
 //! against the contract's interface (the `pose.interface` section of its `.wasm` file, whose
@@ -33,7 +35,8 @@ use crate::devnet::{read_info, DevnetInfo};
 /// Where the network is and who the user is.
 #[derive(Args, Debug, Clone)]
 pub struct NetworkArgs {
-    /// The network file (`devnet.json`, printed by `pose devnet`).
+    /// The network file (`devnet.json`, printed by `pose devnet`, or the file `pose network
+    /// deploy` wrote).
     #[arg(long, env = "POSE_NETWORK")]
     pub network: PathBuf,
     /// The user's private key (hex); default: the network file's user key.
@@ -177,7 +180,9 @@ pub async fn connect(
     key: Option<&str>,
     options: ClientOptions,
 ) -> anyhow::Result<PoseClient> {
-    let key_hex = key.unwrap_or(&info.user_key);
+    let key_hex = key
+        .or(info.user_key.as_deref())
+        .context("the network file holds no user key: give yours with --key or POSE_KEY (hex)")?;
     let signer = pose_chain::parse_private_key(key_hex)?;
     let user = pose_crypto::SigningKey::from_bytes(&signer.to_bytes().0)
         .context("the user key is not a valid secp256k1 key")?;
@@ -188,7 +193,21 @@ pub async fn connect(
     let chain = ManagerClient::connect(ChainConfig::new(info.rpc_url.clone()), signer, manager)
         .await
         .with_context(|| format!("connecting to the chain at {}", info.rpc_url))?;
+    // Nodes whose operators published an endpoint on chain, then the network file's list
+    // (which wins for an enclave in both). Either is a hint: the client checks every answer.
     let mut nodes = BTreeMap::new();
+    let head = chain.block_number().await?;
+    match chain
+        .endpoints_between(info.deploy_block.unwrap_or(0), head)
+        .await
+    {
+        Ok(found) => {
+            for (enclave, url) in found {
+                nodes.insert(from_address(enclave), url);
+            }
+        }
+        Err(e) => eprintln!("warning: cannot read the endpoints published on chain: {e}"),
+    }
     for n in &info.nodes {
         let enclave = parse_address(&n.enclave)?;
         nodes.insert(enclave, n.url.clone());

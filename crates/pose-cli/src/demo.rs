@@ -371,7 +371,8 @@ fn check_round(cid: ContractId, round: u64) -> anyhow::Result<()> {
 fn info_path(info: &devnet::DevnetInfo) -> String {
     info.nodes
         .first()
-        .and_then(|n| n.config.parent().and_then(|p| p.parent()))
+        .and_then(|n| n.config.as_deref())
+        .and_then(|c| c.parent().and_then(|p| p.parent()))
         .map(|d| d.join("devnet.json").display().to_string())
         .unwrap_or_else(|| "devnet.json".into())
 }

@@ -47,12 +47,15 @@ pub struct DevnetNode {
     pub enclave: String,
     /// Its operator account.
     pub operator: String,
-    /// Its process id.
-    pub pid: u32,
-    /// Its configuration file.
-    pub config: PathBuf,
-    /// Its log file.
-    pub log: PathBuf,
+    /// Its process id (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Its configuration file (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+    /// Its log file (devnet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
 }
 
 /// What `devnet.json` holds: everything a client needs to use the devnet.
@@ -66,8 +69,13 @@ pub struct DevnetInfo {
     pub manager: String,
     /// The devnet vendor's address (trusted by the manager).
     pub vendor: String,
-    /// A funded account for users (anvil's last key), 0x hex.
-    pub user_key: String,
+    /// A funded account for users (anvil's last key), 0x hex. Absent in a network file of
+    /// `pose network deploy`: users give their own key there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key: Option<String>,
+    /// The block the manager was deployed in (`start_block` for a node's configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_block: Option<u64>,
     /// The nodes.
     pub nodes: Vec<DevnetNode>,
 }
@@ -303,6 +311,7 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
                 .filter(|(j, _)| *j != i)
                 .map(|(_, u)| u.clone())
                 .collect(),
+            endpoint: None,
             test_tamper_relayed: false,
             test_forge_remove_members: false,
             test_censor_user: None,
@@ -359,9 +368,9 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
             url: url.clone(),
             enclave,
             operator: operator.to_string(),
-            pid: nodes.0[i].id(),
-            config: configs[i].0.clone(),
-            log: configs[i].1.clone(),
+            pid: Some(nodes.0[i].id()),
+            config: Some(configs[i].0.clone()),
+            log: Some(configs[i].1.clone()),
         });
     }
     let user_key = key_hex(&anvil_signer(&anvil, anvil.keys().len() - 1)?);
@@ -370,7 +379,8 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
         chain_id: anvil.chain_id(),
         manager: manager.to_string(),
         vendor: vendor.address().to_string(),
-        user_key,
+        user_key: Some(user_key),
+        deploy_block: Some(start_block),
         nodes: listed,
     };
     write_info(&dir, &info)?;
@@ -407,9 +417,15 @@ fn write_info(dir: &Path, info: &DevnetInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a running devnet's `devnet.json`.
+/// Reads a network file: a running devnet's `devnet.json`, or what `pose network deploy`
+/// wrote.
 pub fn read_info(path: &Path) -> anyhow::Result<DevnetInfo> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (is `pose devnet` running?)", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a devnet file", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the network file {} (is `pose devnet` running, or was the network \
+             deployed with `pose network deploy`?)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a network file", path.display()))
 }

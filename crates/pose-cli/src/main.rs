@@ -38,6 +38,7 @@ mod bench;
 mod contract;
 mod demo;
 mod devnet;
+mod network;
 mod node;
 mod scaffold;
 mod status;
@@ -60,6 +61,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Start a local chain with the manager and N operator nodes; Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
+    /// A pose network on any EVM chain: deploy the manager, list nodes in the network file.
+    Network(network::NetworkCommand),
     /// Show the status of nodes (of a running devnet, or given by URL).
     Status(status::StatusArgs),
     /// Run the deterministic simulator: pools with adversarial operators, every invariant
@@ -90,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Node(args) => node::run(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Network(cmd) => network::run(cmd),
         Command::Status(args) => status::run(args),
         Command::Sim(args) => std::process::exit(pose_sim::cli::run(&args, "pose sim")),
         Command::Contract(cmd) => contract::run(cmd),

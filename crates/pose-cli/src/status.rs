@@ -10,8 +10,9 @@ use pose_client::transport::Transport;
 /// Options of `pose status`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// A running devnet's `devnet.json` (printed by `pose devnet`).
-    #[arg(long, conflicts_with = "url")]
+    /// A network file: a running devnet's `devnet.json` (printed by `pose devnet`), or one
+    /// written by `pose network deploy` (its nodes listed with `pose network add-node`).
+    #[arg(long, visible_alias = "network", conflicts_with = "url")]
     pub devnet: Option<PathBuf>,
     /// A node's base URL (repeatable).
     #[arg(long)]
@@ -27,7 +28,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             .map(|n| n.url)
             .collect(),
         (None, false) => args.url.clone(),
-        (None, true) => bail!("name the nodes: --devnet <devnet.json> or --url <node URL>"),
+        (None, true) => bail!("name the nodes: --network <network file> or --url <node URL>"),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

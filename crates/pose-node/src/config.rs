@@ -46,6 +46,12 @@ pub struct NodeConfig {
     /// enclave address (`GET /v1/status`) and routes that enclave's messages there.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// This node's own base URL as others reach it (`http://host:port`). When set, the
+    /// operator publishes it on chain for the node's enclave at registration (and again when
+    /// it changed), and other nodes and users find this node without configuration. Nodes
+    /// also add every endpoint published on chain to their `peers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// **Test only.** Makes this node a dishonest host: it flips one bit in every message its
     /// enclave sends to other enclaves or users before relaying it. The end-to-end tests use
     /// it to show that the receivers detect the change and that the contract goes on without
@@ -67,6 +73,9 @@ pub struct NodeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_censor_user: Option<String>,
 }
+
+/// Longest endpoint the manager accepts (`MAX_ENDPOINT_BYTES`).
+pub const ENDPOINT_BYTES_MAX: usize = 256;
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400))
@@ -174,6 +183,16 @@ impl NodeConfig {
                 message: format!("`{peer}` is not an http:// base URL of a pose node"),
             });
         }
+        if let Some(endpoint) = &self.endpoint {
+            if !endpoint.starts_with("http://") || endpoint.len() > ENDPOINT_BYTES_MAX {
+                return Err(ConfigError::Field {
+                    field: "endpoint",
+                    message: format!(
+                        "`{endpoint}` is not an http:// base URL of at most {ENDPOINT_BYTES_MAX} bytes; give the URL others reach this node at"
+                    ),
+                });
+            }
+        }
         if let Some(user) = &self.test_censor_user {
             if !is_hex_of_len(user, 20) {
                 return Err(ConfigError::Field {
@@ -244,6 +263,26 @@ mod tests {
         let again = NodeConfig::load(&write(dir.path(), &config.to_toml())).unwrap();
         assert_eq!(config, again);
         assert_eq!(again.peers, vec!["http://127.0.0.1:1".to_owned()]);
+    }
+
+    #[test]
+    fn an_endpoint_must_be_an_http_url_the_manager_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!("data_dir = \"d\"\nmanager = \"{MANAGER}\"\noperator_key = \"{KEY}\"\n");
+        let ok = format!("{base}endpoint = \"http://node-a.example:7400\"\n");
+        let config = NodeConfig::load(&write(dir.path(), &ok)).unwrap();
+        assert_eq!(
+            config.endpoint.as_deref(),
+            Some("http://node-a.example:7400")
+        );
+        for bad in [
+            "node-a:7400".to_owned(),
+            format!("http://{}", "a".repeat(250)),
+        ] {
+            let text = format!("{base}endpoint = \"{bad}\"\n");
+            let err = NodeConfig::load(&write(dir.path(), &text)).unwrap_err();
+            assert!(err.to_string().contains("`endpoint`"), "{err}");
+        }
     }
 
     #[test]

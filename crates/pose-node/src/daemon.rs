@@ -53,6 +53,10 @@ const SUBMISSIONS_QUEUE_MAX: usize = 64;
 const PEER_RETRY_MS: u64 = 1_000;
 /// How often peer discovery re-asks located peers (they may have restarted), in milliseconds.
 const PEER_REFRESH_MS: u64 = 30_000;
+/// How many peer nodes discovery asks at once.
+const PEER_ASKS_AT_ONCE: usize = 32;
+/// How often peer discovery reads the endpoints published on chain since its last look.
+const ENDPOINT_SCAN_MS: u64 = 5_000;
 /// How long to wait between registration attempts when the chain refuses or is down.
 const REGISTER_RETRY_MS: u64 = 2_000;
 
@@ -243,6 +247,10 @@ pub async fn run_until(
         }
     };
     *status.write().unwrap_or_else(|p| p.into_inner()) = set_status(true, registered);
+    // Before the submitter starts: submissions from one account must not overlap.
+    if let Some(endpoint) = &config.endpoint {
+        publish_endpoint(&client, enclave, endpoint).await;
+    }
 
     let (events_tx, events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
     let (sub_tx, sub_rx) = mpsc::channel(SUBMISSIONS_QUEUE_MAX);
@@ -297,6 +305,11 @@ pub async fn run_until(
     // Peers.
     tasks.push(tokio::spawn(discover_peers(
         config.peers.clone(),
+        OnChainEndpoints {
+            client: client.clone(),
+            next_block: config.start_block,
+            own: enclave,
+        },
         events_tx.clone(),
     )));
     // Submitter.
@@ -376,36 +389,126 @@ async fn register_if_needed(
     client.block_number().await
 }
 
-/// Asks every peer node for its enclave address and tells the main loop.
-async fn discover_peers(peers: Vec<String>, events: mpsc::Sender<HostEvent>) {
+/// Publishes `endpoint` for `enclave` unless the manager already lists it. A failure is
+/// logged and the node goes on (peers listed in `peers` still find it).
+async fn publish_endpoint(client: &ManagerClient, enclave: Address, endpoint: &str) {
+    let enclave = to_address(enclave);
+    match client.endpoint_of(enclave).await {
+        Ok(known) if known == endpoint => {
+            tracing::info!(%endpoint, "endpoint already published");
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the published endpoint"),
+    }
+    match client.set_endpoint(enclave, endpoint).await {
+        Ok(_) => tracing::info!(%endpoint, "endpoint published"),
+        Err(e) => tracing::warn!(error = %e, %endpoint, "endpoint not published"),
+    }
+}
+
+/// Where peer discovery reads the endpoints operators published on chain.
+struct OnChainEndpoints {
+    client: ManagerClient,
+    /// The first block not read yet.
+    next_block: u64,
+    /// This node's enclave (its own endpoint is not a peer).
+    own: Address,
+}
+
+impl OnChainEndpoints {
+    /// Adds the endpoints published since the last call to `peers`.
+    async fn extend(&mut self, peers: &mut Vec<String>) {
+        let Ok(head) = self.client.block_number().await else {
+            return;
+        };
+        if head < self.next_block {
+            return;
+        }
+        match self.client.endpoints_between(self.next_block, head).await {
+            Ok(found) => {
+                for (enclave, url) in found {
+                    if from_address(enclave) != self.own
+                        && url.starts_with("http://")
+                        && !peers.contains(&url)
+                    {
+                        tracing::info!(%url, enclave = %from_address(enclave), "peer found on chain");
+                        peers.push(url);
+                    }
+                }
+                self.next_block = head + 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read published endpoints"),
+        }
+    }
+}
+
+/// Asks every peer node (configured, or published on chain) for its enclave address and tells
+/// the main loop. A published endpoint is a hint: the node at it is asked which enclave it
+/// hosts, and a lying one can only misroute signed messages.
+async fn discover_peers(
+    mut peers: Vec<String>,
+    mut on_chain: OnChainEndpoints,
+    events: mpsc::Sender<HostEvent>,
+) {
     let transport = Transport::new(Duration::from_secs(5));
     let mut located: BTreeMap<String, Address> = BTreeMap::new();
+    let mut last_scan: Option<tokio::time::Instant> = None;
+    let mut last_refresh = tokio::time::Instant::now();
     loop {
-        for url in &peers {
-            let Ok(status) = transport.status(url).await else {
-                continue;
-            };
-            let Some(enclave) = status["enclave"].as_str().and_then(api::parse_address) else {
-                continue;
-            };
-            if located.get(url) != Some(&enclave) {
+        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(ENDPOINT_SCAN_MS)) {
+            on_chain.extend(&mut peers).await;
+            last_scan = Some(tokio::time::Instant::now());
+        }
+        let refresh = last_refresh.elapsed() >= Duration::from_millis(PEER_REFRESH_MS);
+        if refresh {
+            last_refresh = tokio::time::Instant::now();
+        }
+        let to_ask: Vec<String> = peers
+            .iter()
+            .filter(|url| refresh || !located.contains_key(*url))
+            .cloned()
+            .collect();
+        for (url, enclave) in ask_enclaves(&transport, to_ask).await {
+            if located.get(&url) != Some(&enclave) {
                 located.insert(url.clone(), enclave);
-                let peer = HostEvent::Peer {
-                    enclave,
-                    url: url.clone(),
-                };
+                let peer = HostEvent::Peer { enclave, url };
                 if events.send(peer).await.is_err() {
                     return;
                 }
             }
         }
-        let wait = if located.len() == peers.len() {
-            PEER_REFRESH_MS
-        } else {
-            PEER_RETRY_MS
-        };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(Duration::from_millis(PEER_RETRY_MS)).await;
     }
+}
+
+/// Asks each node at `urls` which enclave it hosts, up to [`PEER_ASKS_AT_ONCE`] at a time
+/// (a node that never answers, e.g. at an endpoint published to slow discovery down, then
+/// costs one transport timeout shared with the others, not one of its own); returns those
+/// that answered, in `urls` order.
+async fn ask_enclaves(transport: &Transport, urls: Vec<String>) -> Vec<(String, Address)> {
+    let mut out = Vec::new();
+    for chunk in urls.chunks(PEER_ASKS_AT_ONCE) {
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, url) in chunk.iter().enumerate() {
+            let transport = transport.clone();
+            let url = url.clone();
+            asks.spawn(async move {
+                let status = transport.status(&url).await.ok()?;
+                let enclave = status["enclave"].as_str().and_then(api::parse_address)?;
+                Some((i, url, enclave))
+            });
+        }
+        let mut answered = Vec::new();
+        while let Some(joined) = asks.join_next().await {
+            if let Ok(Some(found)) = joined {
+                answered.push(found);
+            }
+        }
+        answered.sort_by_key(|(i, _, _)| *i);
+        out.extend(answered.into_iter().map(|(_, url, enclave)| (url, enclave)));
+    }
+    out
 }
 
 /// Sends each calldata the enclave produced to the manager, unchanged, with the operator key.
@@ -486,4 +589,45 @@ async fn follow_chain(
 fn event_name(e: &PoseManager::PoseManagerEvents) -> String {
     let text = format!("{e:?}");
     text.split(['(', ' ', '{']).next().unwrap_or("").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes that never answer (a listener that never accepts) cost each ask the whole
+    /// transport timeout; asked together, they cost one timeout, not one each, and the node
+    /// that answers is found in the same round.
+    #[tokio::test]
+    async fn silent_endpoints_cost_one_timeout_together_not_one_each() {
+        let mut silent = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..4 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            urls.push(format!("http://{}", l.local_addr().unwrap()));
+            silent.push(l);
+        }
+        let enclave = Address([0x11; 20]);
+        let router = axum::Router::new().route(
+            "/v1/status",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({ "enclave": format!("0x{}", "11".repeat(20)) }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        urls.insert(2, live.clone());
+
+        let timeout = Duration::from_secs(2);
+        let start = tokio::time::Instant::now();
+        let found = ask_enclaves(&Transport::new(timeout), urls).await;
+        let took = start.elapsed();
+        assert_eq!(found, vec![(live, enclave)]);
+        assert!(
+            took < timeout * 2,
+            "4 silent nodes took {took:?} with a {timeout:?} timeout"
+        );
+        drop(silent);
+    }
 }

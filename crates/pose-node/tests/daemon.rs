@@ -1,6 +1,7 @@
 //! The daemon against a real anvil with the real enclave: it registers its enclave on first
-//! start, stops cleanly when asked, and a restart from the same data directory resumes the same
-//! enclave (sealed identity and state) without registering again.
+//! start (and publishes its endpoint), stops cleanly when asked, and a restart from the same
+//! data directory resumes the same enclave (sealed identity and state) without registering or
+//! publishing again.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -66,6 +67,7 @@ async fn registers_once_stops_on_request_and_resumes_the_same_enclave() {
         start_block: 0,
         vendor_key: Some(format!("0x{}", hex::encode(*vendor.to_bytes()))),
         peers: Vec::new(),
+        endpoint: Some(url.clone()),
         test_tamper_relayed: false,
         test_forge_remove_members: false,
         test_censor_user: None,
@@ -83,12 +85,24 @@ async fn registers_once_stops_on_request_and_resumes_the_same_enclave() {
         .unwrap();
     assert_eq!(record.operator, operator);
     assert!(record.active);
+    // The node published where it is reached, for its enclave, from its operator key.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.endpoint_of(enclave).await.unwrap() != url {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not publish its endpoint"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let nonce_after_registration = client
         .provider()
         .get_transaction_count(operator)
         .await
         .unwrap();
-    assert_eq!(nonce_after_registration, 1, "one registration transaction");
+    assert_eq!(
+        nonce_after_registration, 2,
+        "one registration transaction, one publishing the endpoint"
+    );
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(20), node)
@@ -120,7 +134,7 @@ async fn registers_once_stops_on_request_and_resumes_the_same_enclave() {
             .await
             .unwrap(),
         nonce_after_registration,
-        "a restarted node does not register again"
+        "a restarted node neither registers nor publishes again"
     );
     assert_eq!(
         client
