@@ -9,7 +9,13 @@
 //! | `POST /v1/messages` | one encoded message (from a user or an enclave) | `202` accepted, `400` rejected with the reason, `413` too large, `503` busy |
 //! | `GET /v1/mailbox/{address}?wait_ms=N&time_ms=T&sig=0x..` | - | `200`, the messages queued for `address`, encoded as a list (long poll up to `N` ms, at most [`WAIT_MS_MAX`]); `401` without a signature, `403` with a wrong, stale or reused one (nothing is taken) |
 //! | `GET /v1/status` | - | `200`, JSON: enclave address, attestation, contracts, epochs, sequence numbers |
+//! | `GET /v1/contracts` | - | `200`, JSON: every contract's pool, executor, epoch, sequence number on chain, open challenges and executor changes, and the node URLs known ([`crate::explorer`]) |
+//! | `GET /explorer` | - | `200`, the explorer page (HTML, polls the two routes above) |
 //! | `GET /metrics` | - | `200`, Prometheus metrics |
+//!
+//! `GET /v1/status` and `GET /v1/contracts` are public and read-only; they answer any origin
+//! (`Access-Control-Allow-Origin: *`) so that a node's explorer page can ask the other nodes
+//! whether they are up.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pose_client::transport::{mailbox_fetch_digest, MAILBOX_FETCH_WINDOW_MS};
@@ -28,6 +34,7 @@ use pose_types::{Address, SignatureBytes};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::explorer::{self, Explorer};
 use crate::mailbox::{Mailboxes, FETCH_BATCH_MAX, MAILBOXES_MAX};
 use crate::metrics::Metrics;
 
@@ -58,6 +65,8 @@ pub struct ApiState {
     pub enclave: Address,
     /// The time of each user's latest accepted mailbox fetch (a fetch must be newer).
     pub fetch_times: Arc<Mutex<BTreeMap<Address, u64>>>,
+    /// The contracts as the chain shows them, for `GET /v1/contracts`.
+    pub explorer: Arc<Mutex<Explorer>>,
 }
 
 /// A list of messages as `GET /v1/mailbox` returns it.
@@ -69,6 +78,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/messages", post(post_message))
         .route("/v1/mailbox/{address}", get(get_mailbox))
         .route("/v1/status", get(get_status))
+        .route("/v1/contracts", get(get_contracts))
+        .route("/explorer", get(get_explorer))
         .route("/metrics", get(get_metrics))
         .layer(DefaultBodyLimit::max(MESSAGE_BYTES_MAX))
         .with_state(state)
@@ -239,7 +250,20 @@ async fn get_mailbox(
 
 async fn get_status(State(api): State<ApiState>) -> Response {
     let status = api.status.read().unwrap_or_else(|p| p.into_inner()).clone();
-    Json(status).into_response()
+    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(status)).into_response()
+}
+
+async fn get_contracts(State(api): State<ApiState>) -> Response {
+    let view = api
+        .explorer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .to_json();
+    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(view)).into_response()
+}
+
+async fn get_explorer() -> Response {
+    Html(explorer::PAGE).into_response()
 }
 
 async fn get_metrics(State(api): State<ApiState>) -> Response {
@@ -271,6 +295,7 @@ mod tests {
             status: Arc::new(RwLock::new(serde_json::json!({"enclave": "0x00"}))),
             enclave: NODE_ENCLAVE,
             fetch_times: Default::default(),
+            explorer: Default::default(),
         };
         (state, rx)
     }
@@ -436,6 +461,39 @@ mod tests {
         let replayed = get(&app, own).await;
         assert_eq!(replayed.status(), StatusCode::FORBIDDEN);
         assert!(body_text(replayed).await.contains("used once"));
+    }
+
+    /// The explorer page and its data are served read-only, and the data answers any origin.
+    #[tokio::test]
+    async fn the_explorer_page_and_its_data_are_served() {
+        let (api, _rx) = state();
+        api.explorer
+            .lock()
+            .unwrap()
+            .set_node(Address([0x22; 20]), "http://127.0.0.1:1".into());
+        let app = router(api);
+        let page = get(&app, "/explorer".into()).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let html = body_text(page).await;
+        assert!(html.contains("/v1/contracts"), "{html}");
+        let data = get(&app, "/v1/contracts".into()).await;
+        assert_eq!(data.status(), StatusCode::OK);
+        assert_eq!(data.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let json: serde_json::Value = serde_json::from_str(&body_text(data).await).unwrap();
+        assert_eq!(json["contracts"], serde_json::json!([]));
+        assert_eq!(
+            json["nodes"][Address([0x22; 20]).to_string()],
+            "http://127.0.0.1:1"
+        );
+        let post = app
+            .oneshot(Request::post("/v1/contracts").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[tokio::test]

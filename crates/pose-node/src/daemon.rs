@@ -8,7 +8,7 @@
 //!   transactions by [`ChainFeed`] (`Chain`). It reads from the configured start block (the
 //!   manager's deployment) at every start: the feed needs every registration to know pool
 //!   members' attestations, and the enclave refuses what it already consumed (`ChainReplay`),
-//!   so reading again is harmless;
+//!   so reading again is harmless. The same events feed the explorer ([`crate::explorer`]);
 //! - the timer: `Tick` every [`pose_enclave::TICK_MS`];
 //! - peer discovery: `Peer` for every configured peer node whose enclave address it learnt;
 //! - signals: `Shutdown`.
@@ -17,7 +17,7 @@
 //! the manager with the operator's key.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use pose_chain::alloy::network::TransactionBuilder;
@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::{self, ApiState};
 use crate::config::NodeConfig;
 use crate::enclave_core::EnclaveCore;
+use crate::explorer::Explorer;
 use crate::host::{Host, HostEvent};
 use crate::mailbox::Mailboxes;
 use crate::metrics::Metrics;
@@ -205,6 +206,7 @@ pub async fn run_until(
     let mailboxes = Arc::new(Mailboxes::default());
     let metrics = Arc::new(Metrics::default());
     let (inbound_tx, mut inbound_rx) = mpsc::channel(INBOUND_QUEUE_MAX);
+    let explorer = Arc::new(Mutex::new(Explorer::new()));
     let router = api::router(ApiState {
         inbound: inbound_tx,
         mailboxes: mailboxes.clone(),
@@ -212,6 +214,7 @@ pub async fn run_until(
         status: status.clone(),
         enclave,
         fetch_times: Default::default(),
+        explorer: explorer.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -311,6 +314,7 @@ pub async fn run_until(
             own: enclave,
         },
         events_tx.clone(),
+        explorer.clone(),
     )));
     // Submitter.
     tasks.push(tokio::spawn(submit_loop(client.clone(), sub_rx)));
@@ -338,6 +342,7 @@ pub async fn run_until(
                 metrics,
                 events,
                 forge,
+                explorer,
                 move |block| {
                     let mut doc = base.clone();
                     doc["chain_block"] = serde_json::json!(block);
@@ -444,12 +449,13 @@ impl OnChainEndpoints {
 }
 
 /// Asks every peer node (configured, or published on chain) for its enclave address and tells
-/// the main loop. A published endpoint is a hint: the node at it is asked which enclave it
+/// the main loop and the explorer. A published endpoint is a hint: the node at it is asked which enclave it
 /// hosts, and a lying one can only misroute signed messages.
 async fn discover_peers(
     mut peers: Vec<String>,
     mut on_chain: OnChainEndpoints,
     events: mpsc::Sender<HostEvent>,
+    explorer: Arc<Mutex<Explorer>>,
 ) {
     let transport = Transport::new(Duration::from_secs(5));
     let mut located: BTreeMap<String, Address> = BTreeMap::new();
@@ -472,6 +478,10 @@ async fn discover_peers(
         for (url, enclave) in ask_enclaves(&transport, to_ask).await {
             if located.get(&url) != Some(&enclave) {
                 located.insert(url.clone(), enclave);
+                explorer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_node(enclave, url.clone());
                 let peer = HostEvent::Peer { enclave, url };
                 if events.send(peer).await.is_err() {
                     return;
@@ -539,6 +549,7 @@ async fn follow_chain(
     metrics: Arc<Metrics>,
     events: mpsc::Sender<HostEvent>,
     forge_for: Option<Address>,
+    explorer: Arc<Mutex<Explorer>>,
     on_block: impl Fn(u64),
 ) {
     let mut follower = EventFollower::from_block(start_block);
@@ -570,6 +581,10 @@ async fn follow_chain(
                     }
                 }
                 let next = follower.next_block();
+                explorer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .ingest(&batch, next.saturating_sub(1));
                 if let Err(e) = store.set_cursor("manager", next) {
                     tracing::error!(error = %e, "cannot store the chain position");
                 }

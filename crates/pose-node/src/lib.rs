@@ -10,6 +10,7 @@ pub mod chain_feed;
 pub mod config;
 pub mod daemon;
 pub mod enclave_core;
+pub mod explorer;
 mod forge;
 pub mod host;
 pub mod mailbox;
