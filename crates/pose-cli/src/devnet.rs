@@ -383,6 +383,13 @@ pub async fn start_with(n: u8, dir: Option<PathBuf>, say: fn(&str)) -> anyhow::R
         deploy_block: Some(start_block),
         nodes: listed,
     };
+    // Printed before devnet.json exists: whoever waits for the file finds the line.
+    if let Some(first) = info.nodes.first() {
+        say(&format!(
+            "explorer: {}/explorer (every node serves it, read-only)",
+            first.url
+        ));
+    }
     write_info(&dir, &info)?;
     say(&format!(
         "endpoints written to {}",
