@@ -115,7 +115,11 @@ impl Explorer {
 
     /// Records the API URL of the node hosting `enclave` (a hint: the page asks that node
     /// which enclave it hosts before it shows the node as up). At most [`NODES_MAX`] are kept.
+    /// URLs other than `http://` or `https://` ones are ignored (anyone may publish any text).
     pub fn set_node(&mut self, enclave: Address, url: String) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return;
+        }
         if self.nodes.len() < NODES_MAX || self.nodes.contains_key(&enclave) {
             self.nodes.insert(enclave, url);
         }
@@ -458,5 +462,37 @@ mod tests {
         let h = &x.contracts[&1].executor_history;
         assert_eq!(h.len(), HISTORY_MAX);
         assert_eq!(h.back().unwrap().epoch, HISTORY_MAX as u64 + 5);
+    }
+
+    /// Published endpoints are kept only as http(s) URLs, and at most [`NODES_MAX`] of them.
+    #[test]
+    fn only_http_endpoints_are_kept_and_they_are_bounded() {
+        let mut x = Explorer::new();
+        let published = |n: u8, url: &str| {
+            at(
+                1,
+                Ev::EndpointSet(PoseManager::EndpointSet {
+                    enclave: a(n),
+                    endpoint: url.into(),
+                }),
+            )
+        };
+        x.ingest(
+            &[
+                published(1, "http://10.0.0.1:7400"),
+                published(2, "javascript:alert(1)"),
+                published(3, "file:///etc/passwd"),
+            ],
+            1,
+        );
+        let json = x.to_json();
+        assert_eq!(json["nodes"][s(1)], "http://10.0.0.1:7400");
+        assert_eq!(json["nodes"].as_object().unwrap().len(), 1, "{json}");
+        for i in 0..NODES_MAX as u32 + 10 {
+            let mut bytes = [0u8; 20];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            x.set_node(Address(bytes), format!("http://127.0.0.1:{i}"));
+        }
+        assert_eq!(x.nodes.len(), NODES_MAX);
     }
 }
