@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{start_devnet, wait_for_file};
+use common::devnet_up;
 use serde_json::{json, Value};
 
 fn pose(args: &[&str]) -> Output {
@@ -104,14 +104,7 @@ fn a_new_contract_builds_deploys_and_answers_typed_calls() {
     );
 
     let net_dir = tempfile::tempdir().unwrap();
-    let (mut devnet, log) = start_devnet(net_dir.path(), 3);
-    let info = wait_for_file(&net_dir.path().join("devnet.json"), &mut devnet, &log);
-    devnet.also = info["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let (_devnet, _) = devnet_up(net_dir.path(), 3);
     let network = net_dir.path().join("devnet.json");
     let net = network.to_str().unwrap();
     let deployed = ok(

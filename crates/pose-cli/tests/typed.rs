@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{start_devnet, wait_for_file};
+use common::devnet_up;
 use serde_json::{json, Value};
 
 fn token_wasm() -> PathBuf {
@@ -123,14 +123,7 @@ fn through_head(args: &[&str]) -> (std::process::ExitStatus, String) {
 #[test]
 fn typed_calls_queries_and_errors_through_a_devnet() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut devnet, log) = start_devnet(dir.path(), 3);
-    let info = wait_for_file(&dir.path().join("devnet.json"), &mut devnet, &log);
-    devnet.also = info["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let (_devnet, info) = devnet_up(dir.path(), 3);
     let network = dir.path().join("devnet.json");
     let net = network.to_str().unwrap();
     let wasm = token_wasm();

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{start_devnet, wait_for_file};
+use common::devnet_up;
 use pose_chain::{from_address, parse_private_key, ChainConfig, ManagerClient, PoseManager};
 use pose_client::typed::{Address, TypedError};
 use pose_client::PoseClient;
@@ -25,14 +25,7 @@ fn addr(v: &serde_json::Value) -> Address {
 #[test]
 fn typed_bindings_call_and_query_through_pose_client() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut devnet, log) = start_devnet(dir.path(), 3);
-    let info = wait_for_file(&dir.path().join("devnet.json"), &mut devnet, &log);
-    devnet.also = info["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let (_devnet, info) = devnet_up(dir.path(), 3);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let signer = parse_private_key(info["user_key"].as_str().unwrap()).unwrap();
         let user = pose_crypto::SigningKey::from_bytes(&signer.to_bytes().0).unwrap();

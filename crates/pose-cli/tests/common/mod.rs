@@ -99,3 +99,18 @@ pub fn start_devnet(dir: &Path, nodes: u8) -> (Guard, PathBuf) {
         log,
     )
 }
+
+/// Starts `pose devnet` with `nodes` nodes in `dir` and waits for its `devnet.json`; the guard
+/// also stops every node the devnet started.
+pub fn devnet_up(dir: &Path, nodes: u8) -> (Guard, serde_json::Value) {
+    let (mut devnet, log) = start_devnet(dir, nodes);
+    let info = wait_for_file(&dir.join("devnet.json"), &mut devnet, &log);
+    devnet.also = info["nodes"]
+        .as_array()
+        .expect("devnet.json lists its nodes")
+        .iter()
+        .filter_map(|n| n["pid"].as_u64())
+        .map(|pid| pid as u32)
+        .collect();
+    (devnet, info)
+}
