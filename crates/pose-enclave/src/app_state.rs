@@ -356,7 +356,6 @@ pub struct AppState {
     contract: ContractState,
     requests: BTreeMap<(Address, u64), Record>,
     floors: BTreeMap<Address, u64>,
-    records_per_user: BTreeMap<Address, usize>,
     challenges: BTreeMap<u64, Option<(Address, u64)>>,
     pending_payouts: BTreeMap<u64, PayoutLine>,
     /// Multiset hash of every entry.
@@ -500,18 +499,10 @@ impl AppState {
                 .map(EntryValue::Balance),
             (EntryKey::Balance(a), _) => self.contract.balances.remove(a).map(EntryValue::Balance),
             (EntryKey::Request(a, n), Some(EntryValue::Request(r))) => {
-                let old = self.requests.insert((*a, *n), r);
-                if old.is_none() {
-                    *self.records_per_user.entry(*a).or_insert(0) += 1;
-                }
-                old.map(EntryValue::Request)
+                self.requests.insert((*a, *n), r).map(EntryValue::Request)
             }
             (EntryKey::Request(a, n), None) => {
-                let old = self.requests.remove(&(*a, *n));
-                if old.is_some() {
-                    self.uncount_record(a);
-                }
-                old.map(EntryValue::Request)
+                self.requests.remove(&(*a, *n)).map(EntryValue::Request)
             }
             (EntryKey::Floor(a), Some(EntryValue::Floor(f))) => {
                 self.floors.insert(*a, f).map(EntryValue::Floor)
@@ -534,15 +525,6 @@ impl AppState {
         self.rehash_entry(&key, old.as_ref(), new.as_ref());
         self.touched.insert(key);
         old
-    }
-
-    fn uncount_record(&mut self, user: &Address) {
-        if let Some(c) = self.records_per_user.get_mut(user) {
-            *c -= 1;
-            if *c == 0 {
-                self.records_per_user.remove(user);
-            }
-        }
     }
 
     /// Moves the multiset hash from `old` to `new` for entry `key`.
@@ -570,7 +552,8 @@ impl AppState {
             EntryKey::Request(user, nonce),
             Some(EntryValue::Request(record)),
         );
-        while self.records_per_user.get(&user).copied().unwrap_or(0) > RECORDS_PER_USER_MAX {
+        // Counting a user's records costs at most RECORDS_PER_USER_MAX + 1 steps.
+        while self.requests.range((user, 0)..=(user, u64::MAX)).count() > RECORDS_PER_USER_MAX {
             let Some((&(_, lowest), _)) = self.requests.range((user, 0)..=(user, u64::MAX)).next()
             else {
                 break;
